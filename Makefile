@@ -1,0 +1,54 @@
+# strom: every set-up step a fresh machine needs lives here.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+KAFKA  := $(PY) scripts/kafka/broker.py
+
+.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# kcat is the independent Kafka client used by the interop tests.
+dev-deps:
+	@command -v kcat >/dev/null 2>&1 || command -v kafkacat >/dev/null 2>&1 || \
+	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kafkacat >/dev/null; }
+
+# The whole suite: unit tests, contract suites on every log, integration tests on a real Kafka
+# broker that the session fixture starts (or STROM_TEST_KAFKA=host:port to reuse one).
+test: venv dev-deps
+	$(PY) scripts/kafka/broker.py resolve >/dev/null
+	$(PY) -m pytest tests -q
+
+unit: venv
+	$(PY) -m pytest tests/unit -q
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+kafka-up: venv
+	@$(KAFKA) up
+
+kafka-down: venv
+	@$(KAFKA) down
+
+kafka-status: venv
+	@$(KAFKA) status
+
+demo: venv
+	$(PY) -m strom.demo
+
+bench: venv
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .strom-test .strom build *.egg-info

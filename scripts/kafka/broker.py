@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Start and stop a real single-node Apache Kafka 4.x broker (KRaft) on loopback.
+
+The broker's jars come from Maven Central through Maven (``pom.xml`` beside this file) and are
+cached in ``~/.cache/strom/kafka-<version>`` so only the first run on a machine downloads. No
+Docker, no tarball. Standard library only: the test fixture and ``make kafka-up`` both use it.
+
+    python scripts/kafka/broker.py up [--dir DIR]      # prints the bootstrap address
+    python scripts/kafka/broker.py down [--dir DIR]
+    python scripts/kafka/broker.py status [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+DEFAULT_DIR = REPO / ".strom-test" / "kafka"
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 30.0
+
+
+def kafka_version() -> str:
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", (HERE / "pom.xml").read_text())
+    if match is None:
+        raise SystemExit("scripts/kafka/pom.xml has no <kafka.version> property")
+    return match.group(1)
+
+
+def lib_dir() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "strom" / f"kafka-{kafka_version()}" / "lib"
+
+
+def resolve_jars() -> Path:
+    """Copy the broker and its dependencies out of Maven into the cache (once per machine)."""
+    lib = lib_dir()
+    marker = lib / ".complete"
+    if marker.exists():
+        return lib
+    if shutil.which("mvn") is None:
+        raise SystemExit("Maven (mvn) is required to fetch Apache Kafka from Maven Central")
+    tmp = lib.with_name("lib.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"resolving Apache Kafka {kafka_version()} from Maven Central ...", file=sys.stderr)
+    subprocess.run(
+        [
+            "mvn", "-q", "-B", "-f", str(HERE / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}", "-DincludeScope=runtime",
+        ],
+        check=True,
+        timeout=900,
+    )
+    shutil.rmtree(lib, ignore_errors=True)
+    tmp.rename(lib)
+    marker.touch()
+    return lib
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_properties(data: Path, port: int, controller_port: int) -> str:
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data),
+        "num.partitions": "1",
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
+        "log.cleaner.backoff.ms": "1000",
+        "auto.create.topics.enable": "false",
+        "delete.topic.enable": "true",
+        "message.max.bytes": str(1024 * 1024 + 1024),
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def java_cmd(lib: Path, *args: str) -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        raise SystemExit("Java 17+ is required to run the Kafka broker")
+    return [
+        java, "-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+        "-Dorg.slf4j.simpleLogger.showDateTime=true",
+        "-cp", f"{lib}/*", *args,
+    ]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def read_state(run: Path) -> tuple[int, str] | None:
+    pid_file, boot_file = run / "broker.pid", run / "bootstrap"
+    if not pid_file.exists() or not boot_file.exists():
+        return None
+    pid = int(pid_file.read_text())
+    if not pid_alive(pid):
+        return None
+    return pid, boot_file.read_text().strip()
+
+
+def up(run: Path) -> str:
+    state = read_state(run)
+    if state is not None:
+        return state[1]
+    lib = resolve_jars()
+    shutil.rmtree(run, ignore_errors=True)
+    data = run / "data"
+    data.mkdir(parents=True)
+    port, cport = free_port(), free_port()
+    props = run / "server.properties"
+    props.write_text(server_properties(data, port, cport))
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    with (run / "format.log").open("wb") as format_log:
+        formatted = subprocess.run(
+            java_cmd(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+            stdout=format_log, stderr=subprocess.STDOUT, timeout=120, check=False,
+        )
+    if formatted.returncode != 0:
+        raise SystemExit(f"formatting the KRaft log dir failed; see {run}/format.log")
+    log = (run / "broker.log").open("wb")
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        java_cmd(lib, "kafka.Kafka", str(props)),
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    (run / "broker.pid").write_text(str(proc.pid))
+    bootstrap = f"127.0.0.1:{port}"
+    while True:
+        if proc.poll() is not None:
+            tail = (run / "broker.log").read_text(errors="replace")[-3000:]
+            raise SystemExit(f"Kafka broker exited with {proc.returncode} during start-up:\n{tail}")
+        if "Kafka Server started" in (run / "broker.log").read_text(errors="replace"):
+            break
+        if time.monotonic() - started > START_TIMEOUT_S:
+            proc.terminate()
+            raise SystemExit(f"Kafka broker not ready after {START_TIMEOUT_S:.0f}s; see {run}/broker.log")
+        time.sleep(0.2)
+    (run / "bootstrap").write_text(bootstrap)
+    (run / "startup_seconds").write_text(f"{time.monotonic() - started:.2f}")
+    return bootstrap
+
+
+def down(run: Path) -> None:
+    pid_file = run / "broker.pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text())
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while pid_alive(pid) and time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.1)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    (run / "bootstrap").unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "resolve"])
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="run directory (data, log, pid)")
+    args = parser.parse_args()
+    run: Path = args.dir.resolve()
+    if args.command == "resolve":
+        print(resolve_jars())
+    elif args.command == "up":
+        bootstrap = up(run)
+        print(bootstrap)
+        secs = run / "startup_seconds"
+        if secs.exists():
+            print(f"Kafka {kafka_version()} up at {bootstrap} in {secs.read_text()}s (log: {run}/broker.log)", file=sys.stderr)
+    elif args.command == "down":
+        down(run)
+    else:
+        state = read_state(run)
+        print(f"running pid={state[0]} bootstrap={state[1]}" if state else "stopped")
+        sys.exit(0 if state else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Value types of the log layer: records, partitions, topic descriptions, delivery results.
+
+Time is integer epoch milliseconds everywhere inside strom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, NamedTuple
+
+from strom.errors import ConfigError
+
+Headers = tuple[tuple[str, bytes], ...]
+"""Record headers: ordered (name, value) pairs; names may repeat, as in Kafka."""
+
+HeadersInput = Sequence[tuple[str, bytes | str]] | Mapping[str, bytes | str] | None
+"""What producers accept as headers: pairs or a mapping; str values are UTF-8 encoded."""
+
+IsolationLevel = Literal["read_committed", "read_uncommitted"]
+OffsetReset = Literal["earliest", "latest", "error"]
+
+OFFSET_BEGINNING = -2
+"""Sentinel offset for :meth:`Consumer.seek`: the first retained record."""
+OFFSET_END = -1
+"""Sentinel offset for :meth:`Consumer.seek`: after the last record."""
+
+
+class TopicPartition(NamedTuple):
+    """One partition of one topic.
+
+    Example:
+        >>> TopicPartition("orders", 3)
+        TopicPartition(topic='orders', partition=3)
+    """
+
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An immutable record read from a log.
+
+    Attributes:
+        topic: topic it was read from.
+        partition: partition it was read from.
+        offset: its offset in the partition.
+        key: key bytes, or None.
+        value: value bytes, or None (a tombstone on compacted topics).
+        timestamp: epoch milliseconds (producer create time unless the topic says otherwise).
+        headers: ordered (name, bytes) pairs.
+
+    Example:
+        >>> r = Record("t", 0, 5, b"k", b"v", 1700000000000)
+        >>> r.with_value(b"w").value
+        b'w'
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int
+    headers: Headers = ()
+
+    def __post_init__(self) -> None:
+        if self.partition < 0 or self.offset < 0:
+            raise ConfigError(
+                f"record partition and offset must be >= 0, got partition={self.partition} "
+                f"offset={self.offset}"
+            )
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        """The record's (topic, partition)."""
+        return TopicPartition(self.topic, self.partition)
+
+    def header(self, name: str) -> bytes | None:
+        """The last value of header ``name``, or None."""
+        for key, value in reversed(self.headers):
+            if key == name:
+                return value
+        return None
+
+    def with_value(self, value: bytes | None) -> Record:
+        """A copy with another value."""
+        return replace(self, value=value)
+
+    def with_key(self, key: bytes | None) -> Record:
+        """A copy with another key."""
+        return replace(self, key=key)
+
+    def with_headers(self, headers: Headers) -> Record:
+        """A copy with other headers."""
+        return replace(self, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetadata:
+    """Where the log stored a produced record (the delivery result)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """What to create: a topic name, its partition count and per-topic configs.
+
+    Configs use Kafka's names (``retention.ms``, ``retention.bytes``, ``cleanup.policy``,
+    ``segment.bytes``, ...) on both logs.
+    """
+
+    name: str
+    partitions: int = 1
+    config: Mapping[str, str] = field(default_factory=dict)
+    replication_factor: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDescription:
+    """A topic as the log describes it."""
+
+    name: str
+    partitions: int
+    config: Mapping[str, str]
+
+    @property
+    def compacted(self) -> bool:
+        """True when ``cleanup.policy`` includes ``compact``."""
+        return "compact" in self.config.get("cleanup.policy", "delete")
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """Committed offset, end offset and lag of one partition for one group."""
+
+    topic: str
+    partition: int
+    committed: int | None
+    end_offset: int
+    lag: int
+
+
+def normalize_headers(headers: HeadersInput) -> Headers:
+    """Turn user-given headers into the canonical tuple of (str, bytes) pairs.
+
+    Example:
+        >>> normalize_headers({"a": "1"})
+        (('a', b'1'),)
+    """
+    if not headers:
+        return ()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: list[tuple[str, bytes]] = []
+    for item in items:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            raise ConfigError(f"header {item!r} is not a (name, value) pair") from None
+        if not isinstance(name, str):
+            raise ConfigError(f"header name {name!r} must be str")
+        if isinstance(value, str):
+            value = value.encode()
+        elif not isinstance(value, bytes | bytearray | memoryview):
+            raise ConfigError(f"header {name!r} value must be bytes or str, got {type(value).__name__}")
+        out.append((name, bytes(value)))
+    return tuple(out)

@@ -1,0 +1,67 @@
+"""Shared fixtures: a real Kafka broker for the session, and log URLs for contract suites.
+
+The broker is started once per test session by ``scripts/kafka/broker.py`` (Apache Kafka from
+Maven Central, KRaft, loopback, free ports). Set ``STROM_TEST_KAFKA=host:port`` to use a broker
+that is already running instead. The broker's log is copied to ``.strom-test/logs/`` when the
+session has failures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BROKER_SCRIPT = REPO / "scripts" / "kafka" / "broker.py"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a real Kafka broker, started for this session unless STROM_TEST_KAFKA is set."""
+    given = os.environ.get("STROM_TEST_KAFKA")
+    if given:
+        yield given
+        return
+    run_dir = tmp_path_factory.mktemp("kafka")
+    started = subprocess.run(
+        [sys.executable, str(BROKER_SCRIPT), "up", "--dir", str(run_dir)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    if started.returncode != 0:
+        pytest.fail(f"could not start the Kafka broker:\n{started.stdout}\n{started.stderr}")
+    bootstrap = started.stdout.strip().splitlines()[-1]
+    try:
+        yield bootstrap
+    finally:
+        subprocess.run(
+            [sys.executable, str(BROKER_SCRIPT), "down", "--dir", str(run_dir)],
+            timeout=60, check=False,
+        )
+        if request.session.testsfailed:
+            keep = REPO / ".strom-test" / "logs"
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run_dir / "broker.log", keep / f"broker-{uuid.uuid4().hex[:8]}.log")
+
+
+@pytest.fixture(scope="session")
+def kafka_url(kafka_bootstrap: str) -> str:
+    """``kafka://host:port`` of the session's broker."""
+    return f"kafka://{kafka_bootstrap}"
+
+
+@pytest.fixture
+def local_url(tmp_path: Path) -> str:
+    """``local://`` URL of a fresh embedded log in a temporary directory."""
+    return f"local://{tmp_path / 'log'}"
+
+
+def unique(prefix: str) -> str:
+    """A topic or group name no other test uses (tests share one broker)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
