@@ -1,0 +1,459 @@
+"""The Kafka consumer: batches of immutable records, explicit commits, seeks that always work.
+
+Two librdkafka behaviours are smoothed over here:
+
+* ``seek`` fails with "Erroneous state" until a freshly assigned partition has started
+  fetching. Such a seek restarts the partition at the offset instead (re-assigning it with an
+  initial offset), and a seek made inside ``on_assign`` becomes the partition's initial offset.
+* a synchronous commit waits for the group coordinator without a time limit; here it runs on
+  a helper thread and gives up after ``timeout`` with a :class:`CommitError`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer as ConfluentConsumer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+from strom.errors import BrokerError, CommitError, ConfigError, StromError, TopicNotFoundError
+from strom.log.kafka.config import create_client, is_cooperative, with_error_cb
+from strom.log.kafka.errors import commit_error, kafka_error, translate
+from strom.log.kafka.health import ClientErrors, Reachability
+from strom.log.kafka.metadata import partition_counts
+from strom.log.kafka.records import to_records
+from strom.log.protocols import RebalanceCallback
+from strom.log.types import OFFSET_BEGINNING, OFFSET_END, Record, TopicPartition
+
+NO_GROUP_PREFIX = "strom-nogroup-"
+_METADATA_TIMEOUT = 30.0
+_MAX_BATCH = 1_000_000
+
+
+def _tps(parts: Sequence[KafkaTopicPartition]) -> list[TopicPartition]:
+    return [TopicPartition(p.topic, p.partition) for p in parts]
+
+
+class KafkaConsumer:
+    """:class:`strom.log.Consumer` for Kafka (auto-commit off, offsets stored explicitly).
+
+    Example:
+        >>> import strom.log
+        >>> log = strom.log.connect("kafka://127.0.0.1:9092")  # doctest: +SKIP
+        >>> consumer = log.consumer("billing")  # doctest: +SKIP
+        >>> consumer.subscribe(["orders"])  # doctest: +SKIP
+        >>> for record in consumer.poll(max_records=500, timeout=1.0):  # doctest: +SKIP
+        ...     print(record.offset, record.value)
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        config: dict[str, Any],
+        reach: Reachability,
+        *,
+        group_id: str | None,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._reach = reach
+        self._group_id = group_id
+        self._cooperative = is_cooperative(config)
+        self._errors = ClientErrors(bootstrap, "consumer")
+        if group_id is None:
+            # librdkafka needs a group.id even for manual assignment; this one never commits.
+            config = {**config, "group.id": NO_GROUP_PREFIX + uuid.uuid4().hex}
+        self._consumer = create_client(
+            ConfluentConsumer, with_error_cb(config, self._errors.on_error), "consumer"
+        )
+        self._subscribed = False
+        self._in_assign = False
+        self._paused: set[TopicPartition] = set()
+        self._pending: dict[TopicPartition, int] = {}
+        self._starts: dict[TopicPartition, int] = {}
+        self._deferred: StromError | None = None
+        self._committer: ThreadPoolExecutor | None = None
+        self._closed = False
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _ready(self, action: str, timeout: float = _METADATA_TIMEOUT) -> None:
+        if self._closed:
+            raise BrokerError(f"{action} failed: the consumer is closed")
+        self._reach.ensure(action, timeout)
+
+    def _partition_counts(self, topics: Sequence[str], action: str) -> dict[str, int]:
+        return partition_counts(
+            self._consumer, topics, action, bootstrap=self._bootstrap, timeout=_METADATA_TIMEOUT
+        )
+
+    def _assigned(self) -> set[TopicPartition]:
+        return set(_tps(self._consumer.assignment()))
+
+    def _start_offset(self, tp: TopicPartition) -> int:
+        """Where a re-assigned partition continues: its position, else its last seek."""
+        (pos,) = self._consumer.position([KafkaTopicPartition(tp.topic, tp.partition)])
+        if pos.offset >= 0:
+            return int(pos.offset)
+        return self._starts.get(tp, OFFSET_INVALID)
+
+    # --- membership ---------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        *,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+        on_lost: RebalanceCallback | None = None,
+    ) -> None:
+        """Join the group and take a share of ``topics``' partitions.
+
+        ``on_assign`` receives the partitions added to this consumer, ``on_revoke`` those taken
+        away, ``on_lost`` those lost without a clean revoke (``on_revoke`` when not given). All
+        run inside :meth:`poll`. A :meth:`seek` inside ``on_assign`` sets where a new partition
+        starts. Topic names starting with ``^`` are regular expressions (not checked).
+
+        Raises:
+            ConfigError: the consumer was opened without a group_id.
+            TopicNotFoundError: a named topic does not exist.
+        """
+        action = "subscribe to " + ", ".join(repr(t) for t in topics)
+        if self._group_id is None:
+            raise ConfigError(
+                f"{action} failed: the consumer has no group_id; pass one to "
+                "log.consumer(group_id) or use assign()"
+            )
+        self._ready(action)
+        self._partition_counts([t for t in topics if not t.startswith("^")], action)
+
+        def assigned(_: Any, parts: list[KafkaTopicPartition]) -> None:
+            self._reach.mark_reached()
+            added = _tps(parts)
+            self._in_assign = True
+            try:
+                if on_assign is not None:
+                    on_assign(added)
+            finally:
+                self._in_assign = False
+            start = [
+                KafkaTopicPartition(tp.topic, tp.partition, self._pending.pop(tp, OFFSET_INVALID))
+                for tp in added
+            ]
+            for tp, part in zip(added, start, strict=True):
+                if part.offset != OFFSET_INVALID:
+                    self._starts[tp] = part.offset
+            if self._cooperative:
+                self._consumer.incremental_assign(start)
+            else:
+                self._consumer.assign(start)
+
+        def forget(parts: list[TopicPartition]) -> None:
+            for tp in parts:
+                self._paused.discard(tp)
+                self._pending.pop(tp, None)
+                self._starts.pop(tp, None)
+
+        def revoked(_: Any, parts: list[KafkaTopicPartition]) -> None:
+            removed = _tps(parts)
+            forget(removed)
+            if on_revoke is not None:
+                on_revoke(removed)
+
+        def lost(_: Any, parts: list[KafkaTopicPartition]) -> None:
+            gone = _tps(parts)
+            forget(gone)
+            callback = on_lost if on_lost is not None else on_revoke
+            if callback is not None:
+                callback(gone)
+
+        self._consumer.subscribe(list(topics), on_assign=assigned, on_revoke=revoked, on_lost=lost)
+        self._subscribed = True
+
+    def assign(self, partitions: Sequence[TopicPartition]) -> None:
+        """Read exactly ``partitions`` (from the committed offset, else ``auto_offset_reset``).
+
+        Raises:
+            TopicNotFoundError: a topic or partition does not exist.
+        """
+        wanted = [TopicPartition(t, p) for t, p in partitions]
+        action = "assign " + ", ".join(f"{t}[{p}]" for t, p in wanted)
+        self._ready(action)
+        counts = self._partition_counts(sorted({tp.topic for tp in wanted}), action)
+        for tp in wanted:
+            if not 0 <= tp.partition < counts[tp.topic]:
+                raise TopicNotFoundError(
+                    f"{action} failed: partition {tp.partition} of topic {tp.topic!r} does not "
+                    f"exist (the topic has {counts[tp.topic]} partitions)"
+                )
+        self._paused.clear()
+        self._pending.clear()
+        self._starts.clear()
+        self._consumer.assign([KafkaTopicPartition(t, p) for t, p in wanted])
+
+    def assignment(self) -> list[TopicPartition]:
+        """The partitions currently assigned, sorted."""
+        return sorted(self._assigned())
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        """Up to ``max_records`` records; rebalance callbacks run inside.
+
+        An error reported next to records is raised by the following call, so no record
+        that was read is lost.
+
+        Raises:
+            TopicNotFoundError: a subscribed topic does not exist.
+            BrokerUnavailableError: the broker cannot be reached.
+            BrokerError: librdkafka reported an error for a partition (named).
+        """
+        if self._deferred is not None:
+            error, self._deferred = self._deferred, None
+            raise error
+        if not 1 <= max_records <= _MAX_BATCH:
+            raise ConfigError(f"poll: max_records must be in 1..{_MAX_BATCH}, got {max_records}")
+        self._ready("poll", timeout)
+        try:
+            messages = self._fetch(max_records, timeout)
+        except KafkaException as exc:
+            raise translate(exc, "poll", bootstrap=self._bootstrap) from None
+        out, first_error = to_records(messages, self._bootstrap)
+        self._errors.raise_fatal("poll")
+        if first_error is not None:
+            if not out:
+                raise first_error
+            self._deferred = first_error
+        return out
+
+    def _fetch(self, max_records: int, timeout: float) -> list[Message]:
+        """What is queued now, else wait up to ``timeout`` for the first message and take
+        what arrived with it. (``consume(n, timeout)`` alone waits for all n or the timeout.)
+        """
+        messages: list[Message] = self._consumer.consume(max_records, 0)
+        if messages or timeout <= 0:
+            return messages
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return []
+        if max_records == 1:
+            return [first]
+        return [first, *self._consumer.consume(max_records - 1, 0)]
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Continue ``partition`` at ``offset``, ``OFFSET_BEGINNING`` or ``OFFSET_END``.
+
+        ``OFFSET_END`` is resolved to the partition's current end, so a record produced after
+        the seek is read.
+
+        Raises:
+            ConfigError: the partition is not assigned, or the offset is invalid.
+        """
+        tp = TopicPartition(*partition)
+        if offset < 0 and offset not in (OFFSET_BEGINNING, OFFSET_END):
+            raise ConfigError(f"seek {tp.topic}[{tp.partition}] failed: invalid offset {offset}")
+        assigned = tp in self._assigned()
+        if not assigned and not self._in_assign:
+            raise ConfigError(
+                f"seek {tp.topic}[{tp.partition}] failed: the partition is not assigned to "
+                "this consumer; assign() it first, or seek inside on_assign"
+            )
+        if offset == OFFSET_END:
+            offset = self.watermarks(tp)[1]
+        if not assigned:
+            self._pending[tp] = offset  # applied when on_assign returns
+            return
+        self._starts[tp] = offset
+        try:
+            self._consumer.seek(KafkaTopicPartition(tp.topic, tp.partition, offset))
+        except KafkaException as exc:
+            err = kafka_error(exc)
+            if err is None or err.code() != KafkaError._STATE:
+                raise translate(
+                    exc, "seek", topic=tp.topic, partition=tp.partition, bootstrap=self._bootstrap
+                ) from None
+            self._restart_at(tp, offset)
+
+    def _restart_at(self, tp: TopicPartition, offset: int) -> None:
+        """Re-assign a partition that is not fetching yet, starting at ``offset``."""
+        if self._subscribed and not self._cooperative:
+            # The eager protocol only allows whole-assignment changes.
+            current = [
+                KafkaTopicPartition(
+                    t, p, offset if (t, p) == tp else self._start_offset(TopicPartition(t, p))
+                )
+                for t, p in sorted(self._assigned())
+            ]
+            self._consumer.assign(current)
+            paused = list(self._paused)
+        else:
+            self._consumer.incremental_unassign([KafkaTopicPartition(tp.topic, tp.partition)])
+            self._consumer.incremental_assign([KafkaTopicPartition(tp.topic, tp.partition, offset)])
+            paused = [tp] if tp in self._paused else []
+        if paused:
+            self._consumer.pause([KafkaTopicPartition(t, p) for t, p in paused])
+
+    def seek_to_timestamp(self, partitions: Sequence[TopicPartition], timestamp: int) -> None:
+        """Continue each partition at its first record with timestamp >= ``timestamp``."""
+        found = self.offsets_for_times(partitions, timestamp)
+        for tp, offset in found.items():
+            self.seek(tp, OFFSET_END if offset is None else offset)
+
+    def offsets_for_times(
+        self, partitions: Sequence[TopicPartition], timestamp: int, *, timeout: float = 30.0
+    ) -> dict[TopicPartition, int | None]:
+        """Earliest offset with timestamp >= ``timestamp`` per partition (None: none)."""
+        self._ready("look up offsets for a timestamp", timeout)
+        request = [KafkaTopicPartition(t, p, timestamp) for t, p in partitions]
+        try:
+            found = self._consumer.offsets_for_times(request, timeout=timeout)
+        except KafkaException as exc:
+            raise translate(exc, "offsets_for_times", bootstrap=self._bootstrap) from None
+        out: dict[TopicPartition, int | None] = {}
+        for part in found:
+            if part.error is not None:
+                raise translate(
+                    part.error, "offsets_for_times", topic=part.topic, partition=part.partition
+                )
+            out[TopicPartition(part.topic, part.partition)] = (
+                part.offset if part.offset >= 0 else None
+            )
+        return out
+
+    def position(self, partition: TopicPartition) -> int | None:
+        """Offset of the next record this consumer returns for ``partition`` (None: unknown
+        until the first record, e.g. before the committed offset or reset is resolved)."""
+        tp = TopicPartition(*partition)
+        offset = self._start_offset(tp)
+        return offset if offset >= 0 else None
+
+    def pause(self, partitions: Sequence[TopicPartition]) -> None:
+        """Stop returning records of ``partitions`` (their assignment is kept)."""
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        self._consumer.pause([KafkaTopicPartition(t, p) for t, p in tps])
+        self._paused.update(tps)
+
+    def resume(self, partitions: Sequence[TopicPartition]) -> None:
+        """Return records of ``partitions`` again."""
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        self._consumer.resume([KafkaTopicPartition(t, p) for t, p in tps])
+        self._paused.difference_update(tps)
+
+    def watermarks(self, partition: TopicPartition, *, timeout: float = 30.0) -> tuple[int, int]:
+        """(low, high) offsets of ``partition``, asked from the broker."""
+        tp = TopicPartition(*partition)
+        self._ready("read watermarks", timeout)
+        try:
+            result = self._consumer.get_watermark_offsets(
+                KafkaTopicPartition(tp.topic, tp.partition), timeout=timeout, cached=False
+            )
+        except KafkaException as exc:
+            raise translate(
+                exc,
+                "read watermarks",
+                topic=tp.topic,
+                partition=tp.partition,
+                bootstrap=self._bootstrap,
+            ) from None
+        if result is None:
+            raise BrokerError(
+                f"read watermarks of {tp.topic}[{tp.partition}] timed out after {timeout:g} s"
+            )
+        low, high = result
+        return int(low), int(high)
+
+    # --- offsets ------------------------------------------------------------------------------
+
+    def _group(self, action: str) -> str:
+        if self._group_id is None:
+            raise CommitError(
+                f"{action} failed: the consumer has no group_id; pass one to log.consumer()"
+            )
+        return self._group_id
+
+    def commit(
+        self, offsets: Mapping[TopicPartition, int] | None = None, *, timeout: float = 30.0
+    ) -> None:
+        """Commit next-offsets synchronously: ``offsets``, or the current positions.
+
+        Raises:
+            CommitError: the group refused the commit (e.g. after a rebalance) or it did not
+                complete within ``timeout``.
+        """
+        group = self._group("commit")
+        if offsets is None:
+            offsets = {tp: pos for tp in self._assigned() if (pos := self.position(tp)) is not None}
+        if not offsets:
+            return
+        self._ready("commit", timeout)
+        parts = [KafkaTopicPartition(t, p, off) for (t, p), off in offsets.items()]
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="strom-kafka-commit")
+        future = self._committer.submit(self._consumer.commit, offsets=parts, asynchronous=False)
+        try:
+            result = future.result(timeout=timeout)
+        except FutureTimeout:
+            raise CommitError(
+                f"commit for group {group!r} did not complete within {timeout:g} s; the group "
+                f"coordinator at {self._bootstrap} did not answer"
+            ) from None
+        except KafkaException as exc:
+            err = kafka_error(exc)
+            if err is not None and err.code() == KafkaError._NO_OFFSET:
+                return
+            raise commit_error(
+                exc, f"commit for group {group!r}", bootstrap=self._bootstrap
+            ) from None
+        for part in result or []:
+            if part.error is not None:
+                raise commit_error(
+                    part.error,
+                    f"commit for group {group!r}",
+                    topic=part.topic,
+                    partition=part.partition,
+                )
+
+    def committed(
+        self, partitions: Sequence[TopicPartition], *, timeout: float = 30.0
+    ) -> dict[TopicPartition, int | None]:
+        """The group's committed next-offset per partition (None where nothing committed)."""
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        if self._group_id is None:
+            return dict.fromkeys(tps)
+        self._ready("read committed offsets", timeout)
+        try:
+            found = self._consumer.committed(
+                [KafkaTopicPartition(t, p) for t, p in tps], timeout=timeout
+            )
+        except KafkaException as exc:
+            raise translate(exc, "read committed offsets", bootstrap=self._bootstrap) from None
+        out: dict[TopicPartition, int | None] = {}
+        for part in found:
+            if part.error is not None:
+                raise translate(
+                    part.error, "read committed offsets", topic=part.topic, partition=part.partition
+                )
+            out[TopicPartition(part.topic, part.partition)] = (
+                part.offset if part.offset >= 0 else None
+            )
+        return out
+
+    def group_metadata(self) -> Any:
+        """The group metadata for :meth:`KafkaProducer.send_offsets_to_transaction`."""
+        self._group("read group metadata")
+        return self._consumer.consumer_group_metadata()
+
+    def close(self) -> None:
+        """Leave the group (a prompt rebalance for the others) and release resources."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._consumer.close()
+        finally:
+            if self._committer is not None:
+                self._committer.shutdown(wait=False)
