@@ -1,0 +1,44 @@
+"""Serializers: values to bytes and back, for topics, state stores and the CLI.
+
+Every serde passes None through (tombstones, missing keys) and raises
+:class:`~strom.errors.SerializationError` saying what failed. Use :func:`deserialize_record`
+to attach the record's topic, partition and offset.
+
+Example:
+    >>> import strom.serde as serde
+    >>> key, value = serde.string(), serde.json()
+    >>> key.serialize("user-1"), value.serialize({"action": "login"})
+    (b'user-1', b'{"action":"login"}')
+    >>> value.deserialize(b'{"action":"login"}')
+    {'action': 'login'}
+    >>> value.serialize(None) is None
+    True
+"""
+
+from strom.serde.avro_compat import avro_incompatibilities, check_avro_compatible
+from strom.serde.avro_serde import avro
+from strom.serde.base import Serde
+from strom.serde.json_serde import json
+from strom.serde.names import SERDE_NAMES, by_name
+from strom.serde.primitives import bytes_, floating, integer, raw, string
+from strom.serde.record import deserialize_record, serialize_record
+from strom.serde.typed import dataclass, msgspec_struct
+
+__all__ = [
+    "SERDE_NAMES",
+    "Serde",
+    "avro",
+    "avro_incompatibilities",
+    "by_name",
+    "bytes_",
+    "check_avro_compatible",
+    "dataclass",
+    "deserialize_record",
+    "floating",
+    "integer",
+    "json",
+    "msgspec_struct",
+    "raw",
+    "serialize_record",
+    "string",
+]
