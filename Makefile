@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 KAFKA  := $(PY) scripts/kafka/broker.py
 
-.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status demo bench clean
+.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status demo bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,13 @@ kafka-status: venv
 demo: venv
 	$(PY) -m strom.demo
 
+# Benchmarks (docs/benchmarks.md). Peers' venvs are created under bench/.venvs on first use;
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS='--only raw,strom --repeat 5'.
 bench: venv
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-quick: venv
+	$(PY) -m bench.run --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .strom-test .strom build *.egg-info

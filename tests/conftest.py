@@ -23,7 +23,9 @@ BROKER_SCRIPT = REPO / "scripts" / "kafka" / "broker.py"
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_bootstrap(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """host:port of a real Kafka broker, started for this session unless STROM_TEST_KAFKA is set."""
     given = os.environ.get("STROM_TEST_KAFKA")
     if given:
@@ -32,7 +34,10 @@ def kafka_bootstrap(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     run_dir = tmp_path_factory.mktemp("kafka")
     started = subprocess.run(
         [sys.executable, str(BROKER_SCRIPT), "up", "--dir", str(run_dir)],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     if started.returncode != 0:
         pytest.fail(f"could not start the Kafka broker:\n{started.stdout}\n{started.stderr}")
@@ -42,7 +47,8 @@ def kafka_bootstrap(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     finally:
         subprocess.run(
             [sys.executable, str(BROKER_SCRIPT), "down", "--dir", str(run_dir)],
-            timeout=60, check=False,
+            timeout=60,
+            check=False,
         )
         if request.session.testsfailed:
             keep = REPO / ".strom-test" / "logs"

@@ -1,10 +1,46 @@
 """strom: production event streaming for Python.
 
 Stream processing over Apache Kafka or an embedded durable log, with one API.
+
+Example:
+    >>> import strom
+    >>> app = strom.App("hello")
+    >>> events, out = app.topic("events"), app.topic("out")
+    >>> app.stream(events).map(lambda e: {**e, "seen": True}, name="mark").to(out)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from strom import context, errors, serde, sinks
+from strom.app import App
+from strom.dsl import Stream, Topic
 from strom.errors import StromError
+
+if TYPE_CHECKING:
+    from strom import testing
 
 __version__ = "0.1.0"
 
-__all__ = ["StromError", "__version__"]
+__all__ = [
+    "App",
+    "Stream",
+    "StromError",
+    "Topic",
+    "__version__",
+    "context",
+    "errors",
+    "serde",
+    "sinks",
+    "testing",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # strom.testing is for tests; load it on first use only.
+    if name == "testing":
+        import strom.testing
+
+        return strom.testing
+    raise AttributeError(f"module 'strom' has no attribute {name!r}")

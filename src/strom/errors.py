@@ -55,7 +55,49 @@ class SerializationError(StromError):
 
 
 class ProcessingError(StromError):
-    """A user function raised while processing a record."""
+    """A user function raised while processing a record.
+
+    Attributes:
+        step: the step whose function raised, when known.
+        topic: the topic of the record, when known.
+        partition: the partition of the record, when known.
+        offset: the offset of the record, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+
+
+class SinkBusyError(StromError):
+    """Raised by a sink to ask for back-pressure: "try again later".
+
+    The runtime pauses the application's partitions for ``retry_after`` seconds and then
+    re-delivers every record since the last checkpoint (so the sink must drop what it buffered
+    since its last successful flush before raising).
+
+    Attributes:
+        retry_after: seconds to wait before records are delivered again.
+    """
+
+    def __init__(self, message: str = "sink is busy", *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnsupportedError(StromError, NotImplementedError):
+    """A feature strom does not implement yet; the message says what and where it will come."""
 
 
 class StateError(StromError):
@@ -104,3 +146,7 @@ class StorageError(BrokerError):
 
 class CorruptRecordError(StorageError):
     """A stored record batch failed its checksum; the message names file and position."""
+
+
+# Error policies live in their own module; re-exported so users write strom.errors.dead_letter().
+from strom.error_policies import *  # noqa: E402, F403

@@ -60,9 +60,7 @@ class Admin(Protocol):
         """Consumer group ids known to the log, sorted."""
         ...
 
-    def group_offsets(
-        self, group: str, *, timeout: float = 30.0
-    ) -> dict[TopicPartition, int]:
+    def group_offsets(self, group: str, *, timeout: float = 30.0) -> dict[TopicPartition, int]:
         """Committed offsets of a consumer group (next offset to read), per partition."""
         ...
 
@@ -208,9 +206,7 @@ class Consumer(Protocol):
         """The group's committed next-offset per partition, None where nothing is committed."""
         ...
 
-    def watermarks(
-        self, partition: TopicPartition, *, timeout: float = 30.0
-    ) -> tuple[int, int]:
+    def watermarks(self, partition: TopicPartition, *, timeout: float = 30.0) -> tuple[int, int]:
         """(low, high): first retained offset and the offset after the last record."""
         ...
 

@@ -167,6 +167,8 @@ def normalize_headers(headers: HeadersInput) -> Headers:
         if isinstance(value, str):
             value = value.encode()
         elif not isinstance(value, bytes | bytearray | memoryview):
-            raise ConfigError(f"header {name!r} value must be bytes or str, got {type(value).__name__}")
+            raise ConfigError(
+                f"header {name!r} value must be bytes or str, got {type(value).__name__}"
+            )
         out.append((name, bytes(value)))
     return tuple(out)

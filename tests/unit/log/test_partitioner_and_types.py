@@ -14,10 +14,14 @@ from strom.log.types import Record, TopicDescription, normalize_headers
 @pytest.mark.parametrize(
     ("data", "signed"),
     # Vectors from Apache Kafka's UtilsTest.testMurmur2.
-    [(b"21", -973932308), (b"foobar", -790332482), (b"a-little-bit-long-string", -985981536),
-     (b"a-little-bit-longer-string", -1486304829),
-     (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
-     (bytes([ord("a"), ord("b"), ord("c")]), 479470107)],
+    [
+        (b"21", -973932308),
+        (b"foobar", -790332482),
+        (b"a-little-bit-long-string", -985981536),
+        (b"a-little-bit-longer-string", -1486304829),
+        (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+        (bytes([ord("a"), ord("b"), ord("c")]), 479470107),
+    ],
 )
 def test_murmur2_matches_kafka_java_client(data: bytes, signed: int) -> None:
     assert murmur2(data) == signed & 0xFFFFFFFF

@@ -72,6 +72,9 @@ class KafkaConsumer:
         )
         self._subscribed = False
         self._in_assign = False
+        # True while a revoke/lost callback runs: librdkafka blocks other threads' commits
+        # until the callback returns, so commits made there run on the caller's thread.
+        self._in_rebalance = False
         self._paused: set[TopicPartition] = set()
         self._pending: dict[TopicPartition, int] = {}
         self._starts: dict[TopicPartition, int] = {}
@@ -162,14 +165,22 @@ class KafkaConsumer:
             removed = _tps(parts)
             forget(removed)
             if on_revoke is not None:
-                on_revoke(removed)
+                self._in_rebalance = True
+                try:
+                    on_revoke(removed)
+                finally:
+                    self._in_rebalance = False
 
         def lost(_: Any, parts: list[KafkaTopicPartition]) -> None:
             gone = _tps(parts)
             forget(gone)
             callback = on_lost if on_lost is not None else on_revoke
             if callback is not None:
-                callback(gone)
+                self._in_rebalance = True
+                try:
+                    callback(gone)
+                finally:
+                    self._in_rebalance = False
 
         self._consumer.subscribe(list(topics), on_assign=assigned, on_revoke=revoked, on_lost=lost)
         self._subscribed = True
@@ -391,11 +402,16 @@ class KafkaConsumer:
             return
         self._ready("commit", timeout)
         parts = [KafkaTopicPartition(t, p, off) for (t, p), off in offsets.items()]
-        if self._committer is None:
-            self._committer = ThreadPoolExecutor(1, thread_name_prefix="strom-kafka-commit")
-        future = self._committer.submit(self._consumer.commit, offsets=parts, asynchronous=False)
         try:
-            result = future.result(timeout=timeout)
+            if self._in_rebalance:
+                result = self._consumer.commit(offsets=parts, asynchronous=False)
+            else:
+                if self._committer is None:
+                    self._committer = ThreadPoolExecutor(1, thread_name_prefix="strom-kafka-commit")
+                future = self._committer.submit(
+                    self._consumer.commit, offsets=parts, asynchronous=False
+                )
+                result = future.result(timeout=timeout)
         except FutureTimeout:
             raise CommitError(
                 f"commit for group {group!r} did not complete within {timeout:g} s; the group "

@@ -1,0 +1,306 @@
+"""The application: a name, a log, topics, pipelines, and the loop that runs them.
+
+Example:
+    >>> import strom
+    >>> from datetime import timedelta
+    >>> app = strom.App("login-stats", guarantee="at-least-once",
+    ...                 commit_interval=timedelta(seconds=1))
+    >>> events = app.topic("events", key=strom.serde.string(), value=strom.serde.json())
+    >>> out = app.topic("logins", value=strom.serde.json(), partitions=3)
+    >>> (app.stream(events)
+    ...     .filter(lambda e: e["action"] == "login", name="logins")
+    ...     .key_by(lambda e: e["user_id"], name="by-user")
+    ...     .to(out))
+    >>> app.name, app.guarantee
+    ('login-stats', 'at-least-once')
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+from strom.dsl.graph import Graph
+from strom.dsl.names import validate_name
+from strom.dsl.stream import Stream
+from strom.dsl.topic import Topic
+from strom.errors import ConfigError, UnsupportedError
+from strom.log import connect, default_url, parse_url
+from strom.log.protocols import Log
+from strom.runtime.checkpoint import Guarantee
+from strom.runtime.runner import Runner, Settings
+from strom.serde.base import Serde
+from strom.serde.json_serde import json as json_serde
+from strom.serde.primitives import string as string_serde
+
+log = logging.getLogger("strom.app")
+
+_GUARANTEES = ("at-least-once", "at-most-once")
+_RESETS = ("earliest", "latest", "error")
+# Shared defaults: topics declared without serdes share these objects, so the runtime can see
+# that their bytes need no re-encoding between them.
+_DEFAULT_KEY: Serde[Any] = string_serde()
+_DEFAULT_VALUE: Serde[Any] = json_serde()
+
+
+def _seconds(value: timedelta | float | int, what: str) -> float:
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigError(f"{what} must be a timedelta or seconds, got {value!r}")
+    if seconds <= 0:
+        raise ConfigError(f"{what} must be positive, got {value!r}")
+    return seconds
+
+
+class App:
+    """A stream processing application.
+
+    The name identifies the application on the log: it is the consumer group id (processes
+    with the same name share the partitions) and the prefix of its internal topics.
+
+    Args:
+        name: ASCII letters, digits, ``.``, ``_``, ``-``.
+        broker: ``local://PATH`` or ``kafka://host:port[,host:port]``; default
+            :func:`strom.log.default_url` (``$STROM_BROKER``, else ``local://./.strom``).
+        guarantee: ``"at-least-once"`` (default: outputs acknowledged before offsets are
+            committed; a crash may repeat records) or ``"at-most-once"`` (offsets committed
+            before processing; a crash may lose records). ``"exactly-once"`` comes later.
+        commit_interval: time between checkpoints.
+        shutdown_timeout: how long a graceful shutdown may take before the process exits.
+        batch_size: most records processed per poll.
+        auto_offset_reset: where partitions without committed offsets start
+            (``"earliest"``, ``"latest"`` or ``"error"``).
+        consumer_options: backend consumer settings (librdkafka names on Kafka, such as
+            ``session.timeout.ms``).
+        producer_options: backend producer settings (``linger.ms``, ``compression.type``...).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        broker: str | None = None,
+        guarantee: str = "at-least-once",
+        commit_interval: timedelta | float = timedelta(seconds=1),
+        shutdown_timeout: timedelta | float = timedelta(seconds=30),
+        batch_size: int = 1000,
+        auto_offset_reset: str = "earliest",
+        consumer_options: Mapping[str, Any] | None = None,
+        producer_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        validate_name(name, "application")
+        if guarantee == "exactly-once":
+            raise UnsupportedError(
+                "guarantee='exactly-once' is not available yet: it comes with transactions in "
+                "a later issue; use 'at-least-once' (the default) or 'at-most-once'"
+            )
+        if guarantee not in _GUARANTEES:
+            raise ConfigError(
+                f"guarantee {guarantee!r} is unknown: use 'at-least-once' or 'at-most-once'"
+            )
+        if auto_offset_reset not in _RESETS:
+            raise ConfigError(
+                f"auto_offset_reset {auto_offset_reset!r} is unknown: use one of {_RESETS}"
+            )
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
+        self._broker = broker if broker is not None else default_url()
+        parse_url(self._broker)  # fail now, not at run()
+        self._settings = Settings(
+            name=name,
+            guarantee=guarantee,  # type: ignore[arg-type]  # checked above
+            commit_interval=_seconds(commit_interval, "commit_interval"),
+            shutdown_timeout=_seconds(shutdown_timeout, "shutdown_timeout"),
+            batch_size=batch_size,
+            auto_offset_reset=auto_offset_reset,  # type: ignore[arg-type]  # checked above
+            consumer_options=dict(consumer_options or {}),
+            producer_options=dict(producer_options or {}),
+        )
+        self._graph = Graph(name)
+        self._runner: Runner | None = None
+        self._stop_requested = False
+
+    @property
+    def name(self) -> str:
+        """The application name (consumer group id, internal topic prefix)."""
+        return self._settings.name
+
+    @property
+    def broker(self) -> str:
+        """The URL of the log the application runs on."""
+        return self._broker
+
+    @property
+    def guarantee(self) -> Guarantee:
+        """The delivery guarantee."""
+        return self._settings.guarantee
+
+    @property
+    def settings(self) -> Settings:
+        """Every run setting, resolved."""
+        return self._settings
+
+    @property
+    def graph(self) -> Graph:
+        """The operator graph built so far."""
+        return self._graph
+
+    @property
+    def topics(self) -> Mapping[str, Topic]:
+        """The declared topics by name."""
+        return dict(self._graph.topics)
+
+    def topic(
+        self,
+        name: str,
+        *,
+        key: Serde[Any] | None = None,
+        value: Serde[Any] | None = None,
+        partitions: int | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> Topic:
+        """Declare a topic the application reads or writes.
+
+        Args:
+            name: the topic's name.
+            key: serde of keys (default: UTF-8 strings).
+            value: serde of values (default: JSON).
+            partitions: create the topic with this many partitions if it is missing (default:
+                a missing topic is an error at start).
+            config: topic configs used when creating it (``retention.ms``...).
+        """
+        return self._graph.declare(
+            Topic(
+                name,
+                key if key is not None else _DEFAULT_KEY,
+                value if value is not None else _DEFAULT_VALUE,
+                partitions,
+                dict(config or {}),
+            )
+        )
+
+    def stream(self, topic: Topic) -> Stream:
+        """The stream of records of ``topic`` (declared with :meth:`topic`)."""
+        topic = self._graph.check_topic(topic, "stream()")
+        return Stream(self._graph, self._graph.source(topic))
+
+    def runner(self, log: Log) -> Runner:
+        """A :class:`~strom.runtime.runner.Runner` of this application on ``log``.
+
+        :meth:`run` and :class:`strom.testing.TestDriver` use it; use it to drive the loop
+        yourself (``start()``, ``step()``, ``close()``).
+        """
+        return Runner(self._graph, self._settings, log)
+
+    def run(self, *, broker: str | None = None) -> None:
+        """Run until :meth:`stop`, SIGTERM or SIGINT; then shut down gracefully.
+
+        Graceful shutdown: stop polling, finish the batch in hand, flush outputs, commit,
+        close, within ``shutdown_timeout`` (else the process exits with status 1). A second
+        signal exits at once with status 128 + signal number. Signal handlers are installed
+        only when called from the main thread, and restored on return.
+
+        Args:
+            broker: run on this log instead of the application's own (``strom run --broker``).
+
+        Raises:
+            ProcessingError: a step raised; the message names step, topic, partition, offset.
+            SerializationError: a record could not be decoded or encoded.
+            TopicNotFoundError: a topic is missing (and has no ``partitions`` to create it).
+        """
+        self._stop_requested = False
+        main = threading.current_thread() is threading.main_thread()
+        url = self._broker
+        if broker is not None:
+            parse_url(broker)
+            url = broker
+        with connect_log(url) as log_, self._signals(main):
+            runner = self._runner = self.runner(log_)
+            try:
+                runner.start()
+                if self._stop_requested:
+                    runner.stop()
+                runner.run()
+            finally:
+                with self._watchdog(main):
+                    runner.close(self._settings.shutdown_timeout)
+                self._runner = None
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to shut down gracefully after the batch in hand (from any thread,
+        or from a function of the pipeline)."""
+        self._stop_requested = True
+        runner = self._runner
+        if runner is not None:
+            runner.stop()
+
+    @contextmanager
+    def _signals(self, install: bool) -> Iterator[None]:
+        if not install:
+            yield
+            return
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            if self._stop_requested:
+                sys.stderr.write(f"strom: second {signal.Signals(signum).name}, exiting now\n")
+                sys.stderr.flush()
+                os._exit(128 + signum)
+            log.info(
+                "%s received: stopping %r gracefully (again to force)",
+                signal.Signals(signum).name,
+                self.name,
+            )
+            self.stop()
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextmanager
+    def _watchdog(self, armed: bool) -> Iterator[None]:
+        """Exit the process if the shutdown outlasts ``shutdown_timeout`` (a client stuck in a
+        call that ignores its timeout must not keep a stopped service alive)."""
+        if not armed:
+            yield
+            return
+        limit = self._settings.shutdown_timeout + 1.0
+
+        def force() -> None:
+            sys.stderr.write(f"strom: shutdown of {self.name!r} took over {limit:.0f} s, exiting\n")
+            sys.stderr.flush()
+            os._exit(1)
+
+        timer = threading.Timer(limit, force)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def __repr__(self) -> str:
+        return f"<strom.App {self.name!r} on {self._broker}>"
+
+
+@contextmanager
+def connect_log(url: str) -> Iterator[Log]:
+    """Open the log at ``url`` and close it on exit."""
+    log_ = connect(url)
+    try:
+        yield log_
+    finally:
+        log_.close()

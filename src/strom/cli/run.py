@@ -1,0 +1,101 @@
+"""``strom run module:app``: run an application until SIGTERM / SIGINT.
+
+Example:
+    >>> from click.testing import CliRunner
+    >>> result = CliRunner().invoke(run, ["--help"])
+    >>> result.exit_code, "MODULE:APP" in result.output
+    (0, True)
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import click
+
+import strom.log
+from strom.app import App
+from strom.cli.common import CommandError, broker_option, broker_url
+from strom.ops.logging import configure
+
+
+def load_app(target: str) -> App:
+    """The :class:`~strom.App` named by ``module:attribute`` (or ``path/to/file.py:attribute``;
+    the attribute defaults to ``app``). The current directory is importable.
+
+    Raises:
+        click.ClickException: the module or attribute is missing, or is not an App.
+    """
+    module_name, _, attribute = target.partition(":")
+    attribute = attribute or "app"
+    if not module_name:
+        raise click.BadParameter(f"{target!r} names no module: use MODULE:APP", param_hint="TARGET")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module = _import(module_name)
+    try:
+        app = getattr(module, attribute)
+    except AttributeError:
+        raise CommandError(
+            f"module {module_name!r} has no attribute {attribute!r}; name the App as "
+            f"{module_name}:NAME"
+        ) from None
+    if not isinstance(app, App):
+        raise CommandError(f"{module_name}:{attribute} is a {type(app).__name__}, not a strom.App")
+    return app
+
+
+def _import(name: str) -> ModuleType:
+    if name.endswith(".py"):
+        path = Path(name)
+        if not path.is_file():
+            raise CommandError(f"file {name!r} does not exist")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise CommandError(f"cannot import {name!r} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            raise CommandError(
+                f"cannot import module {name!r} (from {os.getcwd()}): {exc}"
+            ) from exc
+        raise
+
+
+@click.command(name="run")
+@click.argument("target", metavar="MODULE:APP")
+@broker_option
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    help="DEBUG, INFO, WARNING or ERROR.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as JSON objects.",
+)
+def run(target: str, log_level: str, log_format: str) -> None:
+    """Run the strom.App named MODULE:APP until SIGTERM or SIGINT.
+
+    The first signal stops it gracefully (finish the batch, flush, commit, close); a second
+    one exits at once. --broker, when it names another log than the default, overrides the
+    application's broker.
+    """
+    configure(level=log_level, fmt="json" if log_format == "json" else "text")
+    app = load_app(target)
+    url = broker_url()
+    app.run(broker=url if url != strom.log.default_url() else None)

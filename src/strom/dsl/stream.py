@@ -1,0 +1,258 @@
+"""The fluent stream API: each method returns a new :class:`Stream` over a new graph node.
+
+User functions take the record's value and return values; the record's key, timestamp,
+headers and position are available inside them through :func:`strom.context.current`.
+
+Example:
+    >>> import strom
+    >>> app = strom.App("docs-stream")
+    >>> events = app.topic("events")
+    >>> out = app.topic("out")
+    >>> logins = app.stream(events).filter(lambda e: e["action"] == "login", name="logins")
+    >>> logins.name
+    'logins'
+    >>> logins.map(lambda e: {**e, "seen": True}).to(out)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from strom.dsl import graph as g
+from strom.errors import ConfigError
+from strom.serde.base import Serde
+from strom.serde.json_serde import json as json_serde
+from strom.sinks.base import Sink
+
+
+def _callable(fn: object, method: str) -> None:
+    if not callable(fn):
+        raise ConfigError(f"{method}() needs a function, got {type(fn).__name__} {fn!r}")
+
+
+class Stream:
+    """An unbounded sequence of records; build pipelines by chaining its methods.
+
+    Streams are immutable: every method leaves this stream unchanged and returns a new one, so a
+    stream can feed several pipelines. Every method takes ``name=``, the step id, unique in the
+    application and made of ASCII letters, digits, ``.``, ``_`` and ``-``. Omitted names are
+    generated in declaration order (``map-1``, ``filter-2``...).
+    """
+
+    __slots__ = ("_graph", "_node")
+
+    def __init__(self, graph: g.Graph, node: g.Node) -> None:
+        self._graph = graph
+        self._node = node
+
+    @property
+    def name(self) -> str:
+        """The step id of the node this stream reads from."""
+        return self._node.name
+
+    @property
+    def node(self) -> g.Node:
+        """The graph node this stream reads from."""
+        return self._node
+
+    def _then(self, node: g.Node) -> Stream:
+        return Stream(self._graph, node)
+
+    def map(self, fn: Callable[[Any], Any], *, name: str | None = None) -> Stream:
+        """Replace each value with ``fn(value)``; the key stays.
+
+        Example:
+            >>> import strom
+            >>> app = strom.App("docs-map")
+            >>> app.stream(app.topic("t")).map(lambda v: v * 2, name="double").name
+            'double'
+        """
+        _callable(fn, "map")
+        return self._then(g.Map(self._graph.names.claim(name, "map"), (self._node,), fn))
+
+    def map_values(self, fn: Callable[[Any], Any], *, name: str | None = None) -> Stream:
+        """The same as :meth:`map` (the Kafka Streams name): values change, keys do not."""
+        _callable(fn, "map_values")
+        return self._then(g.Map(self._graph.names.claim(name, "map_values"), (self._node,), fn))
+
+    def filter(self, predicate: Callable[[Any], object], *, name: str | None = None) -> Stream:
+        """Keep the records for which ``predicate(value)`` is true.
+
+        The predicate must not modify the value: records that only pass filters are written
+        out with their original bytes.
+        """
+        _callable(predicate, "filter")
+        return self._then(
+            g.Filter(self._graph.names.claim(name, "filter"), (self._node,), predicate)
+        )
+
+    def flat_map(self, fn: Callable[[Any], Iterable[Any]], *, name: str | None = None) -> Stream:
+        """Replace each value with the values of ``fn(value)`` (zero, one or many), each with
+        the input record's key, timestamp and headers.
+
+        Example:
+            >>> import strom
+            >>> app = strom.App("docs-flat-map")
+            >>> words = app.stream(app.topic("lines")).flat_map(str.split, name="words")
+        """
+        _callable(fn, "flat_map")
+        return self._then(g.FlatMap(self._graph.names.claim(name, "flat_map"), (self._node,), fn))
+
+    def peek(self, fn: Callable[[Any], object], *, name: str | None = None) -> Stream:
+        """Call ``fn(value)`` for each record (logging, metrics); records pass unchanged."""
+        _callable(fn, "peek")
+        return self._then(g.Peek(self._graph.names.claim(name, "peek"), (self._node,), fn))
+
+    def for_each(self, fn: Callable[[Any], object], *, name: str | None = None) -> None:
+        """End the pipeline by calling ``fn(value)`` for each record."""
+        _callable(fn, "for_each")
+        node = g.ForEach(self._graph.names.claim(name, "for_each"), (self._node,), fn)
+        self._graph.add_terminal(node)
+
+    def key_by(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        name: str | None = None,
+        key: Serde[Any] | None = None,
+        value: Serde[Any] | None = None,
+        partitions: int | None = None,
+    ) -> Stream:
+        """Give each record the key ``fn(value)``.
+
+        Before the next step that depends on keys (``to()``; aggregations and joins later),
+        records are repartitioned through the internal topic ``{app}-{name}-repartition``, so
+        that all records with the same new key are processed, and written, by one partition.
+        Name this step explicitly: the topic's name derives from it.
+
+        Args:
+            fn: computes the new key from the value.
+            name: the step id (and part of the repartition topic's name).
+            key: serde of the new keys in the repartition topic (default JSON).
+            value: serde of the values in the repartition topic (default JSON).
+            partitions: partitions of the repartition topic (default: as many as the widest
+                source topic upstream).
+
+        Example:
+            >>> import strom
+            >>> app = strom.App("docs-key-by")
+            >>> by_user = app.stream(app.topic("t")).key_by(lambda e: e["user"], name="by-user")
+        """
+        _callable(fn, "key_by")
+        if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
+            raise ConfigError(f"key_by(): partitions must be a positive int, got {partitions!r}")
+        for role, serde in (("key", key), ("value", value)):
+            if serde is not None and not isinstance(serde, Serde):
+                raise ConfigError(f"key_by(): {role}= must be a Serde, got {serde!r}")
+        step = self._graph.names.claim(name, "key_by")
+        node = g.KeyBy(
+            step,
+            (self._node,),
+            fn,
+            key if key is not None else _JSON,
+            value if value is not None else _JSON,
+            partitions,
+        )
+        return self._then(node)
+
+    def select_key(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        name: str | None = None,
+        key: Serde[Any] | None = None,
+        value: Serde[Any] | None = None,
+        partitions: int | None = None,
+    ) -> Stream:
+        """The same as :meth:`key_by` (the Kafka Streams name)."""
+        return self.key_by(fn, name=name, key=key, value=value, partitions=partitions)
+
+    def branch(
+        self,
+        branches: Mapping[str, Callable[[Any], object]],
+        *,
+        default: str | None = "default",
+        name: str | None = None,
+    ) -> dict[str, Stream]:
+        """Split the stream: each record goes to the first branch whose predicate holds, or
+        to the ``default`` branch (dropped when ``default`` is None).
+
+        Branch ``label`` becomes step ``{name}-{label}``.
+
+        Example:
+            >>> import strom
+            >>> app = strom.App("docs-branch")
+            >>> parts = app.stream(app.topic("t")).branch(
+            ...     {"small": lambda n: n < 10, "medium": lambda n: n < 100}, name="size")
+            >>> sorted(parts), parts["small"].name
+            (['default', 'medium', 'small'], 'size-small')
+        """
+        if not isinstance(branches, Mapping) or not branches:
+            raise ConfigError("branch() needs a non-empty mapping of label -> predicate")
+        labels = list(branches)
+        for label in labels:
+            _callable(branches[label], f"branch {label!r} of branch")
+        if default is not None:
+            if default in branches:
+                raise ConfigError(
+                    f"branch(): the default branch label {default!r} is also a predicate label"
+                )
+            labels.append(default)
+        step = self._graph.names.claim(name, "branch")
+        split = g.Split(
+            step,
+            (self._node,),
+            tuple(branches.values()),
+            tuple(branches),
+            default,
+        )
+        return {
+            label: self._then(
+                g.SplitBranch(self._graph.names.claim(f"{step}-{label}", "branch"), (split,), i)
+            )
+            for i, label in enumerate(labels)
+        }
+
+    def merge(self, *others: Stream, name: str | None = None) -> Stream:
+        """One stream with the records of this stream and of ``others``.
+
+        Each input keeps its own order; there is no order between inputs.
+        """
+        if not others:
+            raise ConfigError("merge() needs at least one other stream")
+        nodes = [self._node]
+        for other in others:
+            if not isinstance(other, Stream):
+                raise ConfigError(f"merge() takes streams, got {type(other).__name__} {other!r}")
+            if other._graph is not self._graph:
+                raise ConfigError(
+                    f"merge(): stream {other.name!r} belongs to another application "
+                    f"({other._graph.app!r}, not {self._graph.app!r})"
+                )
+            if any(other._node is n for n in nodes):
+                raise ConfigError(f"merge(): stream {other.name!r} is given twice")
+            nodes.append(other._node)
+        return self._then(g.Merge(self._graph.names.claim(name, "merge"), tuple(nodes)))
+
+    def to(self, topic: Any, *, name: str | None = None) -> None:
+        """End the pipeline by writing each record to ``topic`` (a Topic of this application),
+        with the record's key and timestamp, serialized with the topic's serdes."""
+        topic = self._graph.check_topic(topic, "to()")
+        node = g.To(self._graph.names.claim(name, "to"), (self._node,), topic)
+        self._graph.add_terminal(node)
+
+    def sink(self, sink: Sink, *, name: str | None = None) -> None:
+        """End the pipeline by handing each record to ``sink`` (see :mod:`strom.sinks`)."""
+        if not isinstance(sink, Sink):
+            raise ConfigError(
+                f"sink(): {type(sink).__name__} is not a Sink (it needs add() and flush())"
+            )
+        node = g.SinkStep(self._graph.names.claim(name, "sink"), (self._node,), sink)
+        self._graph.add_terminal(node)
+
+    def __repr__(self) -> str:
+        return f"<Stream {self._node.name!r} of app {self._graph.app!r}>"
+
+
+_JSON = json_serde()

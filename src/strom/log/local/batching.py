@@ -1,0 +1,346 @@
+"""Record buffering and the producer's writer thread.
+
+``add()`` (called by ``send()``) appends a tuple to its partition's deque: no lock (deque
+appends are atomic), no encoding, no I/O. The writer thread wakes when records arrive,
+lingers ``linger.ms`` so that more join them (unless ``batch.num.messages`` wait in one
+partition or ``flush()`` is called), then drains every partition's deque, encodes each into
+batches (a few C-level calls per batch) and appends them: one lock, one write and
+(``fsync=batch``) one fsync per partition and round. While it writes, the application keeps
+sending into the deques, so batches grow with the load.
+
+Delivery results are queued and handed to callbacks on the caller's thread (``poll``,
+``flush``), as with Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from strom.errors import BrokerError, DeliveryError, StorageError, StromError, TopicNotFoundError
+from strom.log.local.partition import Partition
+from strom.log.local.segment import ATTR_LOG_APPEND_TIME, RECORD_OVERHEAD, EncodedBatch, encode
+from strom.log.types import RecordMetadata
+
+log = logging.getLogger(__name__)
+
+Item = tuple[bytes | None, bytes | None, int, tuple[tuple[str, bytes], ...], Any]
+"""A buffered record: (key, value, timestamp, headers, delivery callback)."""
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome of a group of records, for their delivery callbacks."""
+
+    callbacks: tuple[Any, ...]
+    topic: str
+    partition: int
+    base_offset: int
+    timestamps: tuple[int, ...]
+    error: Exception | None
+
+
+def encode_items(
+    items: list[Item],
+    *,
+    log_append_time: int | None,
+    attributes: int = 0,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+) -> EncodedBatch:
+    """One batch from buffered items."""
+    keys, values, timestamps, headers, _ = zip(*items, strict=True)
+    if log_append_time is not None:
+        timestamps = (log_append_time,) * len(items)
+        attributes |= ATTR_LOG_APPEND_TIME
+    return encode(
+        keys,
+        values,
+        timestamps,
+        headers if any(headers) else None,
+        attributes=attributes,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        base_sequence=base_sequence,
+    )
+
+
+def split_items(items: list[Item], max_records: int, max_bytes: int) -> list[list[Item]]:
+    """Cut a partition's records into pieces of at most ``max_records`` records and about
+    ``max_bytes`` bytes (a single larger record gets a piece of its own)."""
+    if len(items) <= max_records and len(items) * 8 < max_bytes:
+        total = sum(map(len, filter(None, (i[1] for i in items))))
+        total += sum(map(len, filter(None, (i[0] for i in items))))
+        if total + RECORD_OVERHEAD * len(items) <= max_bytes:
+            return [items]  # the common case, without a per-record Python loop
+    pieces: list[list[Item]] = []
+    start = acc = 0
+    for index, (key, value, _, _, _) in enumerate(items):
+        size = RECORD_OVERHEAD + (len(key) if key else 0) + (len(value) if value else 0)
+        if index > start and (acc + size > max_bytes or index - start >= max_records):
+            pieces.append(items[start:index])
+            start, acc = index, 0
+        acc += size
+    pieces.append(items[start:])
+    return pieces
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSettings:
+    """Producer options that shape batching."""
+
+    linger: float
+    batch_bytes: int
+    batch_records: int
+    max_queued: int
+    """Per partition: ``send()`` blocks while that many records wait to be written."""
+    max_block: float
+
+
+class BatchWriter:
+    """Buffers of one producer and the thread that writes them."""
+
+    def __init__(
+        self,
+        settings: WriterSettings,
+        partition_of: Callable[[str, int], Partition],
+        append_time_of: Callable[[str], int | None],
+        batch_limit_of: Callable[[str], int],
+        forget_topic: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self._partition_of = partition_of
+        self._append_time_of = append_time_of
+        self._batch_limit_of = batch_limit_of
+        self._forget_topic = forget_topic
+        self._buffers: dict[tuple[str, int], deque[Item]] = {}
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._sleeping = True
+        self._busy = False
+        self._urgent = False
+        self._closing = False
+        self._results: deque[Result] = deque()
+        self._failures: list[Exception] = []
+        self._thread: threading.Thread | None = None
+        self.written: set[Partition] = set()
+
+    def add(self, key: tuple[str, int], item: Item) -> None:
+        """Buffer one record (the hot path of ``send``; safe from several threads)."""
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._new_buffer(key)
+        if len(buffer) >= self.settings.batch_records:
+            self._backlog(buffer)
+        buffer.append(item)
+        if self._sleeping:
+            self._wake.set()
+
+    def _new_buffer(self, key: tuple[str, int]) -> deque[Item]:
+        with self._lock:
+            buffer = self._buffers.get(key)
+            if buffer is None:
+                buffer = self._buffers[key] = deque()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="strom-local-producer", daemon=True
+                )
+                self._thread.start()
+        return buffer
+
+    def _backlog(self, buffer: deque[Item]) -> None:
+        """A full batch waits: wake the writer; block while the queue is over its limit."""
+        self._urgent = True
+        self._wake.set()
+        if len(buffer) < self.settings.max_queued:
+            return
+        deadline = time.monotonic() + self.settings.max_block
+        with self._cond:
+            while len(buffer) >= self.settings.max_queued:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BrokerError(
+                        f"producer queue full ({len(buffer)} records for one partition) for "
+                        f"{self.settings.max_block:.0f}s: the disk is not keeping up; raise "
+                        "queue.buffering.max.messages or max.block.ms"
+                    )
+                self._cond.wait(min(remaining, 0.05))
+
+    def fail(self, result: Result) -> None:
+        """Report a failure without writing (e.g. a record a compacted topic refuses)."""
+        with self._lock:
+            self._results.append(result)
+            if result.error is not None:
+                self._failures.append(result.error)
+
+    def deliver(self, result: Result) -> None:
+        """Queue a result for its callbacks."""
+        with self._lock:
+            self._results.append(result)
+
+    def _pending(self) -> bool:
+        return any(map(len, list(self._buffers.values())))
+
+    def _run(self) -> None:
+        cond = self._cond
+        linger = self.settings.linger
+        while True:
+            self._sleeping = True
+            if not self._pending():
+                if self._closing:
+                    return
+                if not self._wake.wait(0.2):
+                    self._idle()
+                self._wake.clear()
+                self._sleeping = False
+                if linger > 0 and not (self._urgent or self._closing):
+                    self._wake.wait(linger)  # let more records join the batch
+                    self._wake.clear()
+            self._sleeping = False
+            with cond:
+                self._busy = True
+                self._urgent = False
+            taken: list[tuple[str, int, list[Item]]] = []
+            for (topic, number), buffer in list(self._buffers.items()):
+                count = len(buffer)
+                if count:
+                    popleft = buffer.popleft
+                    taken.append((topic, number, [popleft() for _ in range(count)]))
+            results: list[Result] = []
+            rolled: list[Partition] = []
+            for topic, number, items in taken:
+                self._write(topic, number, items, results, rolled)
+            with cond:
+                self._busy = False
+                self._results.extend(results)
+                self._failures.extend(r.error for r in results if r.error is not None)
+                cond.notify_all()
+            for p in rolled:
+                try:
+                    p.maintain()
+                except StromError:
+                    log.exception("maintenance of %s failed", p)
+
+    def _idle(self) -> None:
+        for p in self.written:
+            try:
+                p.sync_if_due()
+            except StorageError:
+                log.exception("fsync of %s failed", p)
+
+    def _write(
+        self,
+        topic: str,
+        number: int,
+        items: list[Item],
+        results: list[Result],
+        rolled: list[Partition],
+    ) -> None:
+        s = self.settings
+        try:
+            p = self._partition_of(topic, number)
+            append_time = self._append_time_of(topic)
+            limit = min(s.batch_bytes, self._batch_limit_of(topic))
+            pieces = split_items(items, s.batch_records, limit)
+            batches = [encode_items(piece, log_append_time=append_time) for piece in pieces]
+            outcome = p.append(batches)
+        except StromError as exc:
+            if isinstance(exc, TopicNotFoundError):
+                self._forget_topic(topic)
+            results.append(Result(tuple(i[4] for i in items), topic, number, -1, (), exc))
+            return
+        self.written.add(p)
+        if outcome.rolled:
+            rolled.append(p)
+        for piece, base in zip(pieces, outcome.base_offsets, strict=False):
+            callbacks = tuple(i[4] for i in piece)
+            if any(callbacks):
+                stamps = (
+                    tuple(i[2] for i in piece)
+                    if append_time is None
+                    else (append_time,) * len(piece)
+                )
+                results.append(Result(callbacks, topic, number, base, stamps, None))
+        if outcome.error is not None:
+            failed = pieces[len(outcome.base_offsets) :]
+            callbacks = tuple(i[4] for piece in failed for i in piece)
+            results.append(Result(callbacks, topic, number, -1, (), outcome.error))
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def dispatch(self) -> int:
+        """Run queued delivery callbacks on this thread; how many results were served."""
+        served = 0
+        while True:
+            with self._lock:
+                if not self._results:
+                    return served
+                result = self._results.popleft()
+            served += 1
+            if result.error is not None:
+                for callback in result.callbacks:
+                    if callback is not None:
+                        callback(None, result.error)
+                continue
+            topic, number, base = result.topic, result.partition, result.base_offset
+            for i, (callback, stamp) in enumerate(
+                zip(result.callbacks, result.timestamps, strict=True)
+            ):
+                if callback is not None:
+                    callback(RecordMetadata(topic, number, base + i, stamp), None)
+
+    def wait_results(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for a result while records are being written."""
+        with self._cond:
+            if not self._results and (self._busy or self._pending()):
+                self._cond.wait(timeout)
+
+    def flush(self, timeout: float) -> None:
+        """Write everything buffered; raise DeliveryError for the first failure since the
+        last flush, BrokerError on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._busy or self._pending():
+                self._urgent = True
+                self._wake.set()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    waiting = sum(map(len, list(self._buffers.values())))
+                    raise BrokerError(
+                        f"flush timed out after {timeout:.1f}s with {waiting} records queued"
+                        + (" and a batch being written" if self._busy else "")
+                    )
+                self._cond.wait(min(remaining, 0.05))
+            failures, self._failures = self._failures, []
+        self.dispatch()
+        if failures:
+            first = failures[0]
+            if isinstance(first, DeliveryError):
+                raise first
+            raise DeliveryError(
+                f"{len(failures)} send(s) failed since the last flush; first: {first}"
+            ) from first
+
+    def close(self, timeout: float) -> None:
+        """Stop the thread (after a flush) and sync what ``fsync=interval`` left pending."""
+        self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for p in self.written:
+            try:
+                p.sync_if_due()
+            except StorageError:
+                log.exception("fsync of %s failed on close", p)
+
+    @property
+    def closing(self) -> bool:
+        """True once close() began."""
+        return self._closing

@@ -1,0 +1,389 @@
+"""The producer of the embedded log.
+
+``send()`` validates the record, picks its partition (Kafka's: murmur2 of the key with
+:func:`strom.log.partitioner.partition_for_key`, round-robin without key) and hands it to the
+:class:`~strom.log.local.batching.BatchWriter`, whose thread encodes and appends batches.
+
+Transactions (see transactions.py): records sent inside a transaction are kept apart and
+written by ``commit_transaction`` through an intent; ``flush()`` does not wait for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from strom.errors import (
+    BrokerError,
+    ConfigError,
+    DeliveryError,
+    RecordTooLargeError,
+    StromError,
+    TopicNotFoundError,
+    TransactionError,
+)
+from strom.log.local.batching import (
+    BatchWriter,
+    Item,
+    Result,
+    WriterSettings,
+    encode_items,
+    split_items,
+)
+from strom.log.local.config import PRODUCER_OPTIONS, client_options, int_option
+from strom.log.local.partition import Partition
+from strom.log.local.segment import ATTR_TRANSACTIONAL, HEADER_SIZE, RECORD_OVERHEAD, header_size_of
+from strom.log.local.transactions import Intent, LocalGroupMetadata, PartitionPart, intent_id
+from strom.log.partitioner import partition_for_key
+from strom.log.protocols import DeliveryCallback
+from strom.log.types import HeadersInput, TopicPartition, normalize_headers
+
+if TYPE_CHECKING:
+    from strom.log.local.log import LocalLog
+
+log = logging.getLogger(__name__)
+
+_KEY_CACHE_SIZE = 65536
+_FRAMING = RECORD_OVERHEAD + HEADER_SIZE
+
+
+@dataclass(slots=True)
+class _TopicInfo:
+    partitions: int
+    max_bytes: int
+    log_append_time: bool
+    compact: bool
+    id: str
+    batch_limit: int
+    key_cache: dict[bytes, int]
+    turn: int = 0
+
+
+def _as_bytes(value: Any, what: str, topic: str) -> bytes:
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise ConfigError(
+        f"{what} for topic {topic!r} must be bytes or None, got {type(value).__name__}: "
+        "serialize it first (strom.serde)"
+    )
+
+
+class LocalProducer:
+    """Producer of the embedded log; see the module docstring. Made by ``LocalLog.producer``."""
+
+    def __init__(
+        self,
+        owner: LocalLog,
+        *,
+        transactional_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._log = owner
+        opts = client_options({**owner.options, **(options or {})}, PRODUCER_OPTIONS, "producer")
+        settings = WriterSettings(
+            linger=int_option(opts, "linger.ms") / 1000,
+            batch_bytes=int_option(opts, "batch.size", 1),
+            batch_records=int_option(opts, "batch.num.messages", 1),
+            max_queued=int_option(opts, "queue.buffering.max.messages", 1),
+            max_block=int_option(opts, "max.block.ms") / 1000,
+        )
+        self._topics: dict[str, _TopicInfo] = {}
+        self._partitions: dict[tuple[str, int], Partition] = {}
+        self._writer = BatchWriter(
+            settings, self._partition, self._append_time, self._batch_limit, self._forget_topic
+        )
+        self._add = self._writer.add
+        self._clock = owner.clock
+        self._closed = False
+        # transactions
+        self.transactional_id = transactional_id
+        self._producer_id = -1
+        self._epoch = -1
+        self._sequence = 0
+        self._txn: dict[tuple[str, int], list[Item]] | None = None
+        self._txn_offsets: dict[TopicPartition, int] = {}
+        self._txn_group: str | None = None
+
+    # --- metadata ----------------------------------------------------------------------------
+
+    def _topic(self, topic: str) -> _TopicInfo:
+        meta = self._log.topics.get(topic)
+        info = _TopicInfo(
+            meta.partitions,
+            meta.config.max_message_bytes,
+            meta.config.log_append_time,
+            meta.config.compact,
+            meta.id,
+            max(1, min(meta.config.max_message_bytes, meta.config.segment_bytes) - HEADER_SIZE),
+            {},
+        )
+        self._topics[topic] = info
+        return info
+
+    def _forget_topic(self, topic: str) -> None:
+        self._topics.pop(topic, None)
+        for key in [k for k in self._partitions if k[0] == topic]:
+            del self._partitions[key]
+
+    def _partition(self, topic: str, number: int) -> Partition:
+        p = self._partitions.get((topic, number))
+        if p is None or p.closed:
+            p = self._partitions[(topic, number)] = self._log.partition(topic, number)
+        return p
+
+    def _batch_limit(self, topic: str) -> int:
+        """Batches stay within max.message.bytes and segment.bytes, as on Kafka."""
+        info = self._topics.get(topic)
+        return info.batch_limit if info is not None else 1 << 20
+
+    def _append_time(self, topic: str) -> int | None:
+        info = self._topics.get(topic)
+        return int(self._clock() * 1000) if info is not None and info.log_append_time else None
+
+    def partitions_for(self, topic: str, *, timeout: float = 30.0) -> int:
+        """Number of partitions of ``topic``; raises TopicNotFoundError."""
+        return self._topic(topic).partitions
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        *,
+        partition: int | None = None,
+        timestamp: int | None = None,
+        headers: HeadersInput = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        """Queue one record (see :meth:`strom.log.protocols.Producer.send`)."""
+        if self._closed:
+            raise BrokerError("producer is closed: create a new one with log.producer()")
+        info = self._topics.get(topic)
+        if info is None:
+            info = self._topic(topic)
+        if value is not None and type(value) is not bytes:
+            value = _as_bytes(value, "value", topic)
+        if key is not None and type(key) is not bytes:
+            key = _as_bytes(key, "key", topic)
+        if partition is None:
+            if key is None:
+                partition = info.turn % info.partitions
+                info.turn += 1
+            else:
+                cached = info.key_cache.get(key)
+                if cached is None:
+                    if len(info.key_cache) >= _KEY_CACHE_SIZE:
+                        info.key_cache.clear()
+                    cached = info.key_cache[key] = partition_for_key(key, info.partitions)
+                partition = cached
+        elif not 0 <= partition < info.partitions:
+            raise ConfigError(
+                f"partition {partition} does not exist in topic {topic!r} "
+                f"({info.partitions} partitions: 0..{info.partitions - 1})"
+            )
+        size = (0 if value is None else len(value)) + (0 if key is None else len(key))
+        hdrs = normalize_headers(headers) if headers else ()
+        if hdrs:
+            size += header_size_of(hdrs)
+        if size + _FRAMING > info.max_bytes:
+            raise RecordTooLargeError(
+                f"record of {size} bytes (key, value and headers) for topic {topic!r} is over "
+                f"the limit of {info.max_bytes} bytes (topic config max.message.bytes, "
+                f"including {_FRAMING} bytes of framing)"
+            )
+        if timestamp is None:
+            timestamp = int(self._clock() * 1000)
+        item = (key, value, timestamp, hdrs, on_delivery)
+        if self.transactional_id is not None:
+            if self._txn is None:
+                raise TransactionError(
+                    f"send to {topic!r} outside a transaction: a transactional producer sends "
+                    "between begin_transaction() and commit_transaction()"
+                )
+            if info.compact and key is None:
+                raise ConfigError(f"topic {topic!r} is compacted: records need a key")
+            self._txn.setdefault((topic, partition), []).append(item)
+        elif info.compact and key is None:
+            error = DeliveryError(
+                f"topic {topic!r} is compacted (cleanup.policy=compact): a record without key "
+                "cannot be stored"
+            )
+            self._writer.fail(Result((on_delivery,), topic, partition, -1, (), error))
+        else:
+            self._add((topic, partition), item)
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Serve delivery callbacks, waiting up to ``timeout`` for one."""
+        if not self._writer.dispatch() and timeout > 0:
+            self._writer.wait_results(timeout)
+            self._writer.dispatch()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Write everything queued (not records of an open transaction); raise DeliveryError
+        for the first failure since the last flush, BrokerError on timeout."""
+        self._writer.flush(timeout)
+
+    # --- transactions ------------------------------------------------------------------------
+
+    def _need_transactional(self, what: str) -> str:
+        if self.transactional_id is None:
+            raise TransactionError(
+                f"{what}: this producer has no transactional_id "
+                "(use log.producer(transactional_id=...))"
+            )
+        if self._epoch < 0 and what != "init_transactions":
+            raise TransactionError(f"{what}: call init_transactions() first")
+        return self.transactional_id
+
+    def init_transactions(self, timeout: float = 30.0) -> None:
+        """Register the transactional id, fencing older producers with the same id."""
+        txid = self._need_transactional("init_transactions")
+        self._producer_id, self._epoch = self._log.transactions.init(txid, timeout)
+        self._sequence = 0
+
+    def begin_transaction(self) -> None:
+        """Start a transaction."""
+        self._need_transactional("begin_transaction")
+        if self._txn is not None:
+            raise TransactionError("begin_transaction: a transaction is already open")
+        self._txn = {}
+        self._txn_offsets = {}
+        self._txn_group = None
+
+    def send_offsets_to_transaction(
+        self,
+        offsets: Mapping[TopicPartition, int],
+        group_metadata: Any,
+        timeout: float = 30.0,
+    ) -> None:
+        """Commit ``offsets`` for the consumer's group with the transaction."""
+        self._need_transactional("send_offsets_to_transaction")
+        if self._txn is None:
+            raise TransactionError("send_offsets_to_transaction: no transaction is open")
+        if not isinstance(group_metadata, LocalGroupMetadata):
+            raise TransactionError(
+                "send_offsets_to_transaction needs consumer.group_metadata() of a consumer of "
+                f"the same embedded log, got {type(group_metadata).__name__}"
+            )
+        if self._txn_group not in (None, group_metadata.group_id):
+            raise TransactionError(
+                "send_offsets_to_transaction: one transaction commits offsets of one group "
+                f"({self._txn_group!r}), not also {group_metadata.group_id!r}"
+            )
+        self._log.check_member(group_metadata)
+        self._txn_group = group_metadata.group_id
+        self._txn_offsets.update({TopicPartition(*tp): int(o) for tp, o in offsets.items()})
+
+    def commit_transaction(self, timeout: float = 30.0) -> None:
+        """Write the transaction's records and offsets atomically (see transactions.py)."""
+        txid = self._need_transactional("commit_transaction")
+        if self._txn is None:
+            raise TransactionError("commit_transaction: no transaction is open")
+        records, offsets, group = self._txn, self._txn_offsets, self._txn_group
+        self._txn = None
+        if not records and not offsets:
+            return
+        sequence = self._sequence
+        self._sequence += 1
+        settings = self._writer.settings
+        parts: list[PartitionPart] = []
+        part_pieces: list[list[list[Item]]] = []
+        try:
+            topic_ids = self._log.topics.ids(
+                sorted({tp[0] for tp in records} | {tp.topic for tp in offsets})
+            )
+            for (topic, number), items in sorted(records.items()):
+                if topic not in topic_ids:
+                    raise TopicNotFoundError(f"topic {topic!r} does not exist (was deleted)")
+                append_time = self._append_time(topic)
+                limit = min(settings.batch_bytes, self._batch_limit(topic))
+                pieces = split_items(items, settings.batch_records, limit)
+                batches = [
+                    encode_items(
+                        piece,
+                        log_append_time=append_time,
+                        attributes=ATTR_TRANSACTIONAL,
+                        producer_id=self._producer_id,
+                        producer_epoch=self._epoch & 0x7FFF,
+                        base_sequence=sequence & 0x7FFFFFFF,
+                    )
+                    for piece in pieces
+                ]
+                lower = self._partition(topic, number).state().next_offset
+                tp = TopicPartition(topic, number)
+                parts.append(PartitionPart(tp, topic_ids[topic], lower, batches))
+                part_pieces.append(pieces)
+            for tp in offsets:
+                if tp.topic not in topic_ids:
+                    raise TopicNotFoundError(f"topic {tp.topic!r} does not exist (was deleted)")
+            intent = Intent(
+                id=intent_id(txid, self._epoch, sequence),
+                txid=txid,
+                producer_id=self._producer_id,
+                epoch=self._epoch,
+                sequence=sequence,
+                parts=parts,
+                group=group,
+                offsets=dict(offsets),
+                topic_ids=topic_ids,
+            )
+            bases = self._log.transactions.commit(intent, timeout)
+        except StromError as exc:
+            self._fail_items([i for items in records.values() for i in items], exc)
+            if isinstance(exc, TransactionError):
+                raise
+            raise TransactionError(f"commit of transaction {txid!r} failed: {exc}") from exc
+        for part, pieces in zip(parts, part_pieces, strict=True):
+            for piece, base in zip(pieces, bases.get(part.tp, []), strict=False):
+                callbacks = tuple(i[4] for i in piece)
+                if any(callbacks):
+                    stamps = tuple(i[2] for i in piece)
+                    tp = part.tp
+                    self._writer.deliver(
+                        Result(callbacks, tp.topic, tp.partition, base, stamps, None)
+                    )
+        self._writer.dispatch()
+
+    def _fail_items(self, items: list[Item], error: Exception) -> None:
+        callbacks = tuple(i[4] for i in items)
+        if any(callbacks):
+            self._writer.deliver(Result(callbacks, "", 0, -1, (), error))
+        self._writer.dispatch()
+
+    def abort_transaction(self, timeout: float = 30.0) -> None:
+        """Drop the transaction's records and offsets; nothing of it reaches the log."""
+        txid = self._need_transactional("abort_transaction")
+        if self._txn is None:
+            raise TransactionError("abort_transaction: no transaction is open")
+        records, self._txn = self._txn, None
+        self._txn_offsets = {}
+        self._fail_items(
+            [i for items in records.values() for i in items],
+            TransactionError(f"transaction of {txid!r} was aborted: record not stored"),
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Abort an open transaction, flush, stop the writer thread."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._txn is not None:
+            try:
+                self.abort_transaction(timeout)
+            except StromError:
+                log.exception("abort of the open transaction failed on close")
+        try:
+            self.flush(timeout)
+        except DeliveryError as exc:
+            log.error("records failed before close: %s", exc)
+        finally:
+            self._writer.close(timeout)
+            self._log.forget_client(self)

@@ -1,0 +1,217 @@
+"""Reading a partition: sequential batch reads, offset and timestamp lookups.
+
+A :class:`PartitionReader` keeps a cursor (segment, byte position) so that sequential reads
+cost one ``pread`` per chunk of batches; a seek costs an index lookup plus a short scan of
+batch headers. Only data up to the end published in the head is read, so a batch being
+written is never seen half-way. Both CRCs of every batch are checked before its records are
+returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from strom.errors import CorruptRecordError, StorageError
+from strom.log.local.partition import Partition
+from strom.log.local.segment import (
+    HEADER_SIZE,
+    BatchHeader,
+    body_ok,
+    decode_columns,
+    decode_records,
+    header_ok,
+    parse_header,
+)
+from strom.log.local.segments import Segment
+from strom.log.types import Record
+
+log = logging.getLogger(__name__)
+
+
+class OffsetOutOfRange(StorageError):
+    """Internal: the requested offset is before the log start (retention removed it)."""
+
+
+class PartitionReader:
+    """A read cursor over one partition (not thread-safe: one per consumer and partition)."""
+
+    def __init__(self, partition: Partition, *, skip_corrupt: bool = False) -> None:
+        self.partition = partition
+        self.skip_corrupt = skip_corrupt
+        self._seg: Segment | None = None
+        self._pos = 0
+        self._next = -1
+
+    def _locate(self, offset: int) -> None:
+        p = self.partition
+        st = p.state()
+        seg = p.segment_at(offset, st)
+        if seg is None:
+            segments = p.segments(st)
+            if not segments:
+                raise StorageError(f"{p}: no segment files")
+            seg = segments[0]
+        limit = p.limit(seg, st)
+        start = p.index(seg, st).position_for_offset(offset)
+        pos = self._scan_to(seg, start, limit, offset)
+        if pos < 0:  # the index pointed nowhere useful (stale after a crash): scan it all
+            pos = self._scan_to(seg, 0, limit, offset)
+        self._seg, self._pos, self._next = seg, max(pos, 0), offset
+
+    def _scan_to(self, seg: Segment, start: int, limit: int, offset: int) -> int:
+        try:
+            for pos, header in seg.headers(start, limit):
+                if pos == start and start and header.base_offset > offset:
+                    return -1
+                if header.last_offset >= offset:
+                    return pos
+        except CorruptRecordError:
+            if start:
+                return -1
+            if not self.skip_corrupt:
+                raise
+            log.warning("skipping corrupt data in %s while seeking offset %d", seg.path, offset)
+        return limit
+
+    def _corrupt(self, seg: Segment, pos: int, header: BatchHeader | None, what: str) -> int:
+        """Raise, or (skip mode) return the bytes to skip."""
+        p = self.partition
+        message = (
+            f"corrupt record batch in {seg.path} at byte {pos} ({what}); topic {p.topic!r} "
+            f"partition {p.number}, offsets from {self._next}. The segment is damaged: restore "
+            "it from a copy, or open the log with on_corruption=skip to skip damaged batches"
+        )
+        if not self.skip_corrupt:
+            raise CorruptRecordError(message)
+        log.error("%s: skipped", message)
+        if header is not None:
+            return header.length
+        # The length cannot be trusted: continue at the next indexed batch, else next segment.
+        st = p.state()
+        index = p.index(seg, st)
+        for position in index.positions:
+            if position > pos:
+                return position - pos
+        return p.limit(seg, st) - pos
+
+    def read(self, offset: int, max_bytes: int) -> tuple[list[Record], int]:
+        """Records at ``offset`` and after, from whole batches of about ``max_bytes`` at most
+        (at least one batch); returns them and the offset to read next.
+
+        Raises:
+            OffsetOutOfRange: ``offset`` is before the first retained offset.
+            CorruptRecordError: a batch failed its checksum (unless skipping).
+        """
+        p = self.partition
+        st = p.state()
+        if offset >= st.next_offset:
+            return [], offset
+        if offset < st.log_start:
+            raise OffsetOutOfRange(
+                f"offset {offset} of topic {p.topic!r} partition {p.number} is before the log "
+                f"start {st.log_start}"
+            )
+        if self._seg is None or self._next != offset:
+            self._locate(offset)
+        topic, number = p.topic, p.number
+        for _ in range(1000):
+            seg = self._seg
+            assert seg is not None
+            limit = p.limit(seg, st)
+            if self._pos >= limit:
+                if seg.base >= st.active_base:
+                    # Only a skipped damaged batch can leave offsets unread here.
+                    self._next = st.next_offset if self.skip_corrupt else offset
+                    return [], self._next
+                following = [s for s in p.segments(st) if s.base > seg.base]
+                if not following:
+                    return [], offset
+                self._seg, self._pos = following[0], 0
+                continue
+            try:
+                want = min(max(max_bytes, HEADER_SIZE), limit - self._pos)
+                data = seg.pread(want, self._pos)
+            except StorageError:
+                self._seg = None
+                raise
+            records: list[Record] = []
+            pos, size, next_offset = 0, len(data), offset
+            while pos + HEADER_SIZE <= size:
+                header = parse_header(data, pos)
+                if not header_ok(data, pos, header):
+                    pos += self._corrupt(seg, self._pos + pos, None, "header checksum mismatch")
+                    break
+                if pos + header.length > size:
+                    if pos == 0 and self._pos + header.length <= limit:
+                        data = seg.pread(header.length, self._pos)
+                        size = len(data)
+                        if size == header.length:
+                            continue
+                    break
+                if not body_ok(data, pos, header):
+                    pos += self._corrupt(seg, self._pos + pos, header, "data checksum mismatch")
+                    next_offset = max(next_offset, header.next_offset)
+                    continue
+                if header.last_offset >= offset:
+                    records.extend(decode_records(data, pos, header, topic, number, offset))
+                next_offset = max(next_offset, header.next_offset)
+                pos += header.length
+            if pos == 0:
+                if len(data) < want:
+                    # Less data than the head promised: the file was cut behind our back.
+                    p.verify()
+                    self._seg = None
+                return [], offset
+            self._pos += pos
+            self._next = next_offset
+            if records:
+                return records, next_offset
+            offset = next_offset
+            if offset >= st.next_offset:
+                return [], offset
+        return [], offset
+
+
+def offset_for_time(partition: Partition, timestamp: int) -> int | None:
+    """The earliest offset whose record timestamp is >= ``timestamp`` (None: there is none)."""
+    p = partition
+    st = p.state()
+    for seg in p.segments(st):
+        limit = p.limit(seg, st)
+        if limit == 0:
+            continue
+        seg_max = st.active_max_ts if seg.base == st.active_base else seg.max_timestamp()
+        if seg_max < timestamp:
+            continue
+        start = p.index(seg, st).position_for_timestamp(timestamp)
+        for pos, header in seg.headers(start, limit):
+            if header.max_timestamp < timestamp:
+                continue
+            data = seg.pread(header.length, pos)
+            if not body_ok(data, 0, header):
+                raise CorruptRecordError(
+                    f"corrupt record batch in {seg.path} at byte {pos} (data checksum mismatch)"
+                )
+            offsets, timestamps, _, _, _ = decode_columns(data, 0, header)
+            for offset, ts in zip(offsets, timestamps, strict=True):
+                if ts >= timestamp and offset >= st.log_start:
+                    return offset
+    return None
+
+
+def iter_headers(partition: Partition, offset: int) -> Iterator[BatchHeader]:
+    """Headers of the batches holding offsets >= ``offset`` (header-checked), in order."""
+    p = partition
+    st = p.state()
+    if offset >= st.next_offset:
+        return
+    for seg in p.segments(st):
+        limit = p.limit(seg, st)
+        following = [s for s in p.segments(st) if s.base > seg.base]
+        if following and following[0].base <= offset:
+            continue
+        start = p.index(seg, st).position_for_offset(offset) if seg.base <= offset else 0
+        for _, header in seg.headers(start, limit):
+            if header.last_offset >= offset:
+                yield header

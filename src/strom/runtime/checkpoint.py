@@ -1,0 +1,103 @@
+"""The checkpoint: the one place where processed work becomes committed progress.
+
+=================  ===========================================================================
+guarantee          checkpoint
+=================  ===========================================================================
+at-least-once      at every ``commit_interval``: flush the sinks, flush the producer (every
+                   output acknowledged), then commit the offsets after the processed records.
+                   A crash re-reads everything after the last commit: no loss, maybe repeats.
+at-most-once       each polled batch's offsets are committed *before* it is processed
+                   (:meth:`Checkpoint.before_batch`); the interval only flushes outputs.
+                   A crash skips the rest of the batch in hand: no repeats, maybe loss.
+=================  ===========================================================================
+
+Exactly-once (a later issue) fits the same three calls: ``before_batch`` begins a producer
+transaction when none is open, ``commit`` sends the offsets into the transaction
+(``send_offsets_to_transaction``) and commits it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from strom.log.protocols import Consumer, Producer
+from strom.log.types import Record, TopicPartition
+from strom.runtime.task import Task
+from strom.sinks.base import Sink
+
+Guarantee = Literal["at-least-once", "at-most-once"]
+
+log = logging.getLogger("strom.runtime")
+
+
+class Checkpoint:
+    """Commits the progress of a set of tasks, according to a delivery guarantee.
+
+    Args:
+        consumer: commits the offsets.
+        producer: its outputs are flushed before a commit.
+        sinks: flushed before a commit.
+        guarantee: ``"at-least-once"`` or ``"at-most-once"``.
+    """
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        sinks: Sequence[Sink],
+        guarantee: Guarantee,
+    ) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._sinks = tuple(sinks)
+        self._commit_first = guarantee == "at-most-once"
+        self.dirty = False
+        """True when records were processed since the last checkpoint (set by the runner)."""
+
+    def before_batch(self, records: Sequence[Record], tasks: dict[tuple[str, int], Task]) -> None:
+        """Called with each polled batch before it is processed.
+
+        At-most-once commits the batch's offsets here, so no record is processed twice.
+        """
+        if not self._commit_first or not records:
+            return
+        ends: dict[tuple[str, int], int] = {}
+        for record in records:
+            ends[record.topic, record.partition] = record.offset + 1
+        self._consumer.commit(
+            {TopicPartition(topic, partition): end for (topic, partition), end in ends.items()}
+        )
+        for tp, end in ends.items():
+            task = tasks.get(tp)
+            if task is not None:
+                task.base = end
+
+    def commit(self, tasks: Iterable[Task], timeout: float) -> dict[TopicPartition, int]:
+        """Make processed work durable: flush sinks and producer, then commit offsets.
+
+        Returns the committed offsets. Raises what the sinks, the producer or the consumer
+        raise (SinkBusyError, DeliveryError, CommitError...); then nothing is committed and
+        the tasks keep their pending offsets.
+        """
+        tasks = list(tasks)
+        if not self.dirty and not any(t.pending for t in tasks):
+            return {}
+        for sink in self._sinks:
+            sink.flush()
+        self._producer.flush(timeout)
+        self.dirty = False
+        offsets = {t.tp: t.next_offset for t in tasks if t.pending}
+        if self._commit_first or not offsets:
+            # At-most-once committed before processing.
+            for task in tasks:
+                if task.next_offset >= 0:
+                    task.base = max(task.base, task.next_offset)
+            return {}
+        self._consumer.commit(offsets, timeout=timeout)
+        for task in tasks:
+            if task.tp in offsets:
+                task.base = offsets[task.tp]
+        log.debug("committed %s", offsets)
+        return offsets

@@ -1,0 +1,76 @@
+"""``key_by``: give records a new key, in place or through a repartition topic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from strom.context import SLOT
+from strom.log.protocols import Producer
+from strom.runtime.functions.base import Fn, step_failed
+from strom.runtime.functions.produce import serialize_failed
+from strom.serde.base import Serde
+
+
+def compile_key_by(step: str, fn: Callable[[Any], Any], downstream: Fn) -> Fn:
+    """A step setting the current key to ``fn(value)`` for the steps downstream.
+
+    Used when no step downstream depends on the key's partition (sinks, for_each).
+    """
+    slot = SLOT
+
+    def key_by_(value: Any) -> None:
+        try:
+            key = fn(value)
+        except Exception as exc:
+            raise step_failed(step, exc) from exc
+        previous = slot.key
+        slot.key = key
+        downstream(value)
+        # Steps fanned out beside this one must see the record's own key.
+        slot.key = previous
+
+    return key_by_
+
+
+def compile_repartition(
+    step: str,
+    fn: Callable[[Any], Any],
+    producer: Producer,
+    topic: str,
+    key_serde: Serde[Any],
+    value_serde: Serde[Any],
+) -> Fn:
+    """A step writing ``value`` under the key ``fn(value)`` to the repartition ``topic``.
+
+    The producer partitions by the new key, so every record with one key is read back by
+    the same task; the steps after ``key_by`` run there. Timestamp and headers are kept.
+    """
+    slot = SLOT
+    send = producer.send
+    serialize_key = key_serde.serialize
+    serialize_value = value_serde.serialize
+
+    def repartition_(value: Any) -> None:
+        try:
+            key = fn(value)
+        except Exception as exc:
+            raise step_failed(step, exc) from exc
+        try:
+            key_bytes = serialize_key(key)
+        except Exception as exc:
+            raise serialize_failed(step, topic, "key", key_serde, exc) from exc
+        try:
+            value_bytes = serialize_value(value)
+        except Exception as exc:
+            raise serialize_failed(step, topic, "value", value_serde, exc) from exc
+        record = slot.record
+        send(
+            topic,
+            value_bytes,
+            key_bytes,
+            timestamp=record.timestamp,
+            headers=record.headers or None,
+        )
+
+    return repartition_

@@ -1,0 +1,245 @@
+"""Error policies, dead letters, metrics and health of a running application, in one object
+the runner calls at a handful of points of its loop.
+
+=============================  ===============================================================
+runner                         :class:`Operations`
+=============================  ===============================================================
+``start()``                    :meth:`~Operations.start`: create the dead-letter topics, start
+                               the HTTP endpoint (when enabled)
+before each poll               :meth:`~Operations.before_poll`: resume partitions whose retry
+                               wait is over, sample consumer lag, heartbeat
+after each batch               :meth:`~Operations.batch_done`: records in, batch time, latency
+a record failed                :meth:`~Operations.on_failure`: the error policy's response
+after a commit                 :meth:`~Operations.committed`
+rebalance callbacks            :meth:`~Operations.assigned` / :meth:`~Operations.revoked`
+``close()``                    :meth:`~Operations.close`
+=============================  ===============================================================
+
+Only failures located at a step go through the policies: a user function raising
+(:class:`~strom.errors.ProcessingError` with its ``step``) and a record whose value cannot be
+decoded (step ``deserialize:<topic>``). Anything else — the log refusing a write, an output
+that cannot be serialized — stops the application as before.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+from strom.dead_letter import DeadLetterWriter, ensure_topics
+from strom.error_policies import (
+    Clock,
+    ErrorHandler,
+    ErrorPolicy,
+    ErrorResponse,
+    deserialize_step,
+    fail,
+    system_clock_ms,
+)
+from strom.errors import ProcessingError, SerializationError, StromError
+from strom.failures import FailureTracker
+from strom.log.protocols import Admin, Consumer, Producer
+from strom.log.types import Record, TopicPartition
+from strom.ops.health import Health
+from strom.ops.lag_sampler import LagSampler
+from strom.ops.metrics import Metrics
+from strom.ops.server import OpsServer
+
+SOURCE_STEP_PREFIX = "source:"
+"""Records read from topic T are counted as ``records_in`` of step ``source:T``."""
+
+
+def failed_step(error: BaseException, record: Record) -> str | None:
+    """The step a failure belongs to, or None when it is not a record's fault.
+
+    Example:
+        >>> from strom.log import Record
+        >>> r = Record("orders", 0, 1, None, b"x", 0)
+        >>> failed_step(ProcessingError("boom", step="price"), r)
+        'price'
+        >>> failed_step(SerializationError("bad", topic="orders", offset=1), r)
+        'deserialize:orders'
+        >>> failed_step(OSError("disk"), r) is None
+        True
+    """
+    if isinstance(error, ProcessingError) and error.step is not None:
+        return error.step
+    if (
+        isinstance(error, SerializationError)
+        and error.topic == record.topic
+        and error.offset == record.offset
+    ):
+        # The runner locates decoding failures of the input record (and only those).
+        return deserialize_step(record.topic)
+    return None
+
+
+class Operations:
+    """Error handling and observability of one running application.
+
+    Args:
+        app: application name (``app`` label, ``strom.error.app`` header).
+        on_error: the app-wide error policy.
+        step_policies: per-step overrides (``on_error=`` of the steps).
+        on_deserialization_error: policy for undecodable input records (default: on_error).
+        metrics_port: serve ``/metrics``, ``/health``, ``/ready`` on this port (0: a free
+            one); None: no endpoint.
+        metrics_host: the endpoint's interface.
+        clock: epoch ms now.
+    """
+
+    def __init__(
+        self,
+        app: str,
+        *,
+        on_error: ErrorPolicy | None = None,
+        step_policies: Mapping[str, ErrorPolicy] | None = None,
+        on_deserialization_error: ErrorPolicy | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
+        clock: Clock = system_clock_ms,
+    ) -> None:
+        self.app = app
+        self.handler = ErrorHandler(
+            default=on_error if on_error is not None else fail(),
+            steps=dict(step_policies or {}),
+            deserialization=on_deserialization_error,
+            clock=clock,
+        )
+        self.metrics = Metrics(app)
+        self.health = Health(clock=clock)
+        self.server = (
+            OpsServer(self.metrics, self.health, host=metrics_host, port=metrics_port)
+            if metrics_port is not None
+            else None
+        )
+        self._clock = clock
+        self._tracker: FailureTracker | None = None
+        self._lag: LagSampler | None = None
+        self._polled = False
+
+    @property
+    def tracker(self) -> FailureTracker:
+        """The failure bookkeeping (after :meth:`start`)."""
+        if self._tracker is None:
+            raise StromError("Operations.start() was not called")
+        return self._tracker
+
+    def start(self, admin: Admin, producer: Producer, consumer: Consumer) -> None:
+        """Create missing dead-letter topics, wire the writer, start the endpoint."""
+        ensure_topics(admin, self.handler.dead_letter_topics())
+        writer = DeadLetterWriter(producer, app=self.app, clock=self._clock)
+        self._tracker = FailureTracker(
+            self.handler, dead_letters=writer, metrics=self.metrics, clock=self._clock
+        )
+        self._lag = LagSampler(consumer, self.metrics, clock=self._clock)
+        if self.server is not None:
+            self.server.start()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def before_poll(self, consumer: Consumer, *, resume: bool = True) -> None:
+        """Resume partitions whose retry wait is over (unless ``resume`` is False: the runner
+        holds every partition paused for back-pressure), sample lag, beat the heart."""
+        tracker = self._tracker
+        if tracker is not None and resume:
+            due = tracker.due()
+            if due:
+                held = set(consumer.assignment())
+                consumer.resume([tp for tp in due if tp in held])
+        if self._lag is not None:
+            self._lag.maybe_sample()
+        self.health.heartbeat()
+
+    def poll_timeout(self, timeout: float) -> float:
+        """``timeout``, shortened so a poll does not outlast the next retry's wait."""
+        due = self._tracker.next_due_ms() if self._tracker is not None else None
+        if due is None:
+            return timeout
+        return max(0.0, min(timeout, (due - self._clock()) / 1000))
+
+    def waiting(self) -> set[TopicPartition]:
+        """Partitions paused until a retry is due (keep them paused when resuming others)."""
+        return set(self._tracker.waiting()) if self._tracker is not None else set()
+
+    def batch_done(self, records: Sequence[Record], seconds: float) -> None:
+        """A polled batch was processed: count it per source, its time, its latency."""
+        if not self._polled:
+            self._polled = True
+            self.health.running()
+        if not records:
+            return
+        per_topic: dict[str, int] = {}
+        latest: dict[tuple[str, int], int] = {}
+        for record in records:
+            topic = record.topic
+            per_topic[topic] = per_topic.get(topic, 0) + 1
+            latest[topic, record.partition] = record.timestamp
+        metrics = self.metrics
+        for topic, count in per_topic.items():
+            metrics.step(SOURCE_STEP_PREFIX + topic).processed(records_in=count, records_out=count)
+        metrics.batch(records=len(records), seconds=seconds)
+        metrics.observe_end_to_end(self._clock(), latest.values())
+
+    def idle(self) -> None:
+        """A poll returned nothing (the application is up and has nothing to do)."""
+        if not self._polled:
+            self._polled = True
+            self.health.running()
+
+    def on_failure(self, error: BaseException, record: Record) -> ErrorResponse | None:
+        """Apply the error policy to ``record`` failing with ``error``: dead-letter, count,
+        log. Returns the response for the runner to act on, or None when the failure is not
+        covered by policies (the runner stops)."""
+        step = failed_step(error, record)
+        if step is None:
+            return None
+        cause = error.__cause__ if isinstance(error, ProcessingError) and error.__cause__ else error
+        return self.tracker.failed(record, step, cause)
+
+    def succeeded(self, record: Record) -> None:
+        """``record`` went through (after a retry): forget its attempts."""
+        if self._tracker is not None:
+            self._tracker.succeeded(record)
+
+    def committed(self, started: float) -> None:
+        """A checkpoint commit that began at ``time.monotonic()`` == ``started`` finished."""
+        self.metrics.committed(time.monotonic() - started)
+
+    # -- rebalances -----------------------------------------------------------------------
+
+    def assigned(self, partitions: Iterable[TopicPartition], *, restored: bool = True) -> None:
+        """Partitions were assigned; ``restored``: they have no state to restore first."""
+        tps = list(partitions)
+        self.metrics.rebalanced("assigned", tps)
+        self.health.assigned(tps)
+        if restored:
+            self.health.restored(tps)
+
+    def revoked(self, partitions: Iterable[TopicPartition], *, lost: bool = False) -> None:
+        """Partitions were revoked (or lost): drop their retry state, gauges and health."""
+        tps = list(partitions)
+        self.metrics.rebalanced("lost" if lost else "revoked", tps)
+        self.health.revoked(tps)
+        if self._tracker is not None:
+            self._tracker.forget(tps)
+
+    def set_assigned(self, count: int) -> None:
+        """The number of partitions now held."""
+        self.metrics.set_assigned(count)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def stopping(self) -> None:
+        """Shutdown began."""
+        self.health.stopping()
+
+    def failed(self, error: BaseException) -> None:
+        """The application stops on ``error``."""
+        self.health.failed(error)
+
+    def close(self) -> None:
+        """Shutdown finished: stop the endpoint."""
+        self.health.stopped()
+        if self.server is not None:
+            self.server.close()

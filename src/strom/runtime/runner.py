@@ -1,0 +1,399 @@
+"""The runner: poll a batch, run it through the compiled chains, produce, checkpoint. Repeat.
+
+One runner per application process, single-threaded. One consumer, in the group named after
+the application, reads every source and repartition topic; each assigned partition is a
+:class:`~strom.runtime.task.Task`. Records of one partition are processed in offset order.
+
+Rebalancing: partitions about to be revoked are checkpointed first (their outputs flushed and
+offsets committed) inside the consumer's revoke callback, which runs inside ``poll`` and so
+never in the middle of a batch; newly assigned partitions resume from the committed offsets.
+
+:meth:`Runner.step` is one iteration of the loop; :meth:`Runner.run` repeats it until
+:meth:`Runner.stop`. ``App.run()`` and :class:`strom.testing.TestDriver` both drive a Runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from strom.context import NO_RECORD, SLOT, UNSET
+from strom.dsl.graph import Graph
+from strom.errors import (
+    CommitError,
+    ProcessingError,
+    SerializationError,
+    SinkBusyError,
+    StromError,
+)
+from strom.log.protocols import Admin, Consumer, Log, Producer
+from strom.log.types import OffsetReset, Record, TopicPartition
+from strom.runtime.checkpoint import Checkpoint, Guarantee
+from strom.runtime.compile import CompiledSource, compile_plan
+from strom.runtime.functions.base import Fn
+from strom.runtime.plan import Plan, build_plan
+from strom.runtime.task import Task
+from strom.runtime.topics import prepare_topics
+
+log = logging.getLogger("strom.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How an application runs (built by :class:`strom.App` from its arguments).
+
+    Attributes:
+        name: application name: consumer group id and prefix of internal topics.
+        guarantee: ``"at-least-once"`` or ``"at-most-once"``.
+        commit_interval: seconds between checkpoints.
+        shutdown_timeout: seconds a graceful shutdown may take.
+        batch_size: most records per poll.
+        poll_timeout: seconds a poll waits for the first record.
+        auto_offset_reset: where a partition without committed offset starts.
+        consumer_options: backend settings of the consumer (librdkafka names on Kafka).
+        producer_options: backend settings of the producer.
+    """
+
+    name: str
+    guarantee: Guarantee = "at-least-once"
+    commit_interval: float = 1.0
+    shutdown_timeout: float = 30.0
+    batch_size: int = 1000
+    poll_timeout: float = 0.5
+    auto_offset_reset: OffsetReset = "earliest"
+    consumer_options: Mapping[str, Any] = field(default_factory=dict)
+    producer_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Runner:
+    """Runs one application's graph on one log.
+
+    Args:
+        graph: the application's operator graph.
+        settings: how to run it.
+        log: an open log connection; the runner creates its own clients and closes them, the
+            log stays open for the caller to close.
+    """
+
+    def __init__(self, graph: Graph, settings: Settings, log: Log) -> None:
+        self.settings = settings
+        self.plan: Plan = build_plan(graph)
+        self._log = log
+        self._admin: Admin | None = None
+        self._producer: Producer | None = None
+        self._consumer: Consumer | None = None
+        self._checkpoint: Checkpoint | None = None
+        self._sources: dict[str, CompiledSource] = {}
+        self._tasks: dict[tuple[str, int], Task] = {}
+        self._stopping = False
+        self._failed = False
+        self._closed = False
+        self._next_checkpoint = 0.0
+        self._resume_at = 0.0
+
+    @property
+    def source_topics(self) -> list[str]:
+        """Every topic the application reads (user sources and repartition topics), sorted."""
+        return sorted(self.plan.sources)
+
+    @property
+    def tasks(self) -> Mapping[tuple[str, int], Task]:
+        """The tasks of the partitions currently assigned, by (topic, partition)."""
+        return self._tasks
+
+    def start(self) -> None:
+        """Prepare the topics, create the clients, compile the graph and join the group."""
+        settings = self.settings
+        self._admin = self._log.admin()
+        prepare_topics(self._admin, self.plan, timeout=settings.shutdown_timeout)
+        self._producer = self._log.producer(options=settings.producer_options)
+        self._consumer = self._log.consumer(
+            settings.name,
+            auto_offset_reset=settings.auto_offset_reset,
+            options=settings.consumer_options,
+        )
+        self._sources = compile_plan(self.plan, self._producer)
+        self._checkpoint = Checkpoint(
+            self._consumer,
+            self._producer,
+            [step.sink for step in self.plan.sinks()],
+            settings.guarantee,
+        )
+        self._next_checkpoint = time.monotonic() + settings.commit_interval
+        self._consumer.subscribe(
+            self.source_topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        log.info(
+            "application %r started (%s): reading %s",
+            settings.name,
+            settings.guarantee,
+            ", ".join(self.source_topics),
+        )
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Repeat :meth:`step` until :meth:`stop` is called (or a step raises)."""
+        while not self._stopping:
+            self.step()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the batch in hand (safe from any thread or a signal
+        handler)."""
+        self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopping
+
+    def step(self, timeout: float | None = None) -> int:
+        """Poll one batch, process it, checkpoint when due; return the number of records."""
+        consumer, checkpoint = self._consumer, self._checkpoint
+        if consumer is None or checkpoint is None:
+            raise StromError("Runner.step() called before start()")
+        if self._resume_at and time.monotonic() >= self._resume_at:
+            self._resume_at = 0.0
+            consumer.resume(consumer.assignment())
+        try:
+            records = consumer.poll(
+                self.settings.batch_size,
+                self.settings.poll_timeout if timeout is None else timeout,
+            )
+            if records:
+                checkpoint.before_batch(records, self._tasks)
+                self._process(records)
+            if time.monotonic() >= self._next_checkpoint:
+                self.checkpoint()
+        except BaseException:
+            self._failed = True
+            raise
+        return len(records)
+
+    def checkpoint(self) -> None:
+        """Flush outputs and commit the processed offsets now (see :mod:`..checkpoint`)."""
+        assert self._checkpoint is not None
+        try:
+            self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
+        except SinkBusyError as busy:
+            self._back_pressure(busy, ())
+        except CommitError as exc:
+            # Usually a rebalance under way; the next poll settles it and the offsets are
+            # committed at the next checkpoint (or by the new owner re-reading them).
+            log.warning("commit failed, retrying at the next checkpoint: %s", exc)
+        self._next_checkpoint = time.monotonic() + self.settings.commit_interval
+
+    def _process(self, records: Sequence[Record]) -> None:
+        """Run ``records`` through their chains. The hot path: keep it lean."""
+        slot = SLOT
+        unset = UNSET
+        tasks = self._tasks
+        task: Task | None = None
+        topic = ""
+        partition = -1
+        chain: Fn = _unreachable
+        deserialize: Callable[[bytes | None], Any] = _unreachable
+        previous: Record | None = None
+        record: Record | None = None
+        try:
+            for record in records:
+                if record.partition != partition or record.topic != topic:
+                    if previous is not None and task is not None:
+                        task.next_offset = previous.offset + 1
+                    topic = record.topic
+                    partition = record.partition
+                    task = tasks.get((topic, partition)) or self._adopt(topic, partition)
+                    if task.base < 0:
+                        task.base = record.offset
+                    chain = task.chain
+                    deserialize = task.deserialize_value
+                    slot.key_serde = task.key_serde
+                slot.record = record
+                slot.key = unset
+                try:
+                    value = deserialize(record.value)
+                except Exception as exc:
+                    raise _undecodable(record, exc) from exc
+                chain(value)
+                previous = record
+            if previous is not None and task is not None:
+                task.next_offset = previous.offset + 1
+        except SinkBusyError as busy:
+            assert record is not None
+            self._back_pressure(busy, records[records.index(record) :])
+        except Exception as exc:
+            assert record is not None
+            self._on_failure(exc, record)
+        finally:
+            slot.record = NO_RECORD
+            assert self._checkpoint is not None
+            self._checkpoint.dirty = True
+
+    def _adopt(self, topic: str, partition: int) -> Task:
+        """A task for a partition that poll returned before its assign callback did."""
+        task = self._tasks[topic, partition] = Task(
+            TopicPartition(topic, partition), self._sources[topic]
+        )
+        return task
+
+    # -- failures and back-pressure ---------------------------------------------------------
+
+    def _on_failure(self, exc: Exception, record: Record) -> NoReturn:
+        """What happens when processing ``record`` raised ``exc``.
+
+        This is the error-policy hook: today every failure stops the application. Work done
+        before ``record`` is checkpointed (outputs flushed, offsets committed), so the
+        committed offset of its partition is ``record.offset`` and it is read again on restart.
+        """
+        self._failed = True
+        error = _locate(exc, record)
+        task = self._tasks.get((record.topic, record.partition))
+        if task is not None:
+            task.next_offset = record.offset
+        try:
+            assert self._checkpoint is not None
+            self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
+        except Exception as commit_exc:
+            log.error("could not commit the work done before the failure: %s", commit_exc)
+        log.error("%s", error)
+        raise error
+
+    def _back_pressure(self, busy: SinkBusyError, unprocessed: Sequence[Record]) -> None:
+        """A sink is busy: rewind every partition to its last checkpoint and pause them all
+        for ``busy.retry_after`` seconds."""
+        consumer = self._consumer
+        assert consumer is not None
+        first: dict[tuple[str, int], int] = {}
+        for record in unprocessed:
+            first.setdefault((record.topic, record.partition), record.offset)
+        for key, task in self._tasks.items():
+            target = task.base if task.base >= 0 else first.get(key, -1)
+            if target >= 0:
+                consumer.seek(task.tp, target)
+                task.next_offset = task.base = target
+        assignment = consumer.assignment()
+        consumer.pause(assignment)
+        self._resume_at = time.monotonic() + max(busy.retry_after, 0.0)
+        log.warning(
+            "sink busy (%s): %d partitions paused for %.1f s, then re-read from the last "
+            "checkpoint",
+            busy,
+            len(assignment),
+            busy.retry_after,
+        )
+
+    # -- rebalance callbacks (they run inside consumer.poll) --------------------------------
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            source = self._sources.get(tp.topic)
+            if source is not None and (tp.topic, tp.partition) not in self._tasks:
+                self._tasks[tp.topic, tp.partition] = Task(TopicPartition(*tp), source)
+        log.info("assigned %s", _names(partitions))
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        if not self._failed and self._checkpoint is not None:
+            try:
+                self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
+            except (StromError, SinkBusyError) as exc:
+                # The new owner re-reads from the last commit: repeats, never loss.
+                log.warning("could not checkpoint revoked partitions: %s", exc)
+        for tp in partitions:
+            self._tasks.pop((tp.topic, tp.partition), None)
+        log.info("revoked %s", _names(partitions))
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._tasks.pop((tp.topic, tp.partition), None)
+        log.warning("lost %s (another member owns them now)", _names(partitions))
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    def close(self, timeout: float | None = None) -> None:
+        """Checkpoint (unless processing failed), then close the clients within ``timeout``."""
+        if self._closed:
+            return
+        self._closed = True
+        budget = self.settings.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        first_error: BaseException | None = None
+        if self._checkpoint is not None and not self._failed:
+            try:
+                self._checkpoint.commit(self._tasks.values(), budget)
+            except Exception as exc:
+                first_error = exc
+                log.error("final checkpoint failed: %s", exc)
+            self._failed = True  # the consumer's revoke callback must not commit again
+        if self._consumer is not None:
+            try:
+                self._consumer.close()
+            except Exception as exc:
+                log.error("closing the consumer failed: %s", exc)
+        if self._producer is not None:
+            try:
+                self._producer.close(max(0.1, deadline - time.monotonic()))
+            except Exception as exc:
+                first_error = first_error or exc
+                log.error("closing the producer failed: %s", exc)
+        if self._admin is not None:
+            self._admin.close()
+        self._tasks.clear()
+        log.info("application %r stopped", self.settings.name)
+        if first_error is not None:
+            raise first_error
+
+
+def _unreachable(value: Any) -> None:
+    raise AssertionError("no task selected")  # the loop selects a task before the first use
+
+
+def _names(partitions: Sequence[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+
+
+def _undecodable(record: Record, exc: Exception) -> SerializationError:
+    cause = str(exc) if isinstance(exc, SerializationError) else f"{type(exc).__name__}: {exc}"
+    return SerializationError(
+        f"cannot deserialize the value: {cause}",
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )
+
+
+def _locate(exc: Exception, record: Record) -> Exception:
+    """``exc`` with the position of the record being processed, ready to be raised."""
+    where = f"topic={record.topic!r}, partition={record.partition}, offset={record.offset}"
+    if isinstance(exc, ProcessingError) and exc.step is not None and exc.offset is None:
+        error: Exception = ProcessingError(
+            f"{exc} (record {where}); the application stops: the record's offset is not "
+            "committed, so it is processed again after a restart",
+            step=exc.step,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        error.__cause__ = exc.__cause__
+        return error
+    if isinstance(exc, SerializationError) and exc.offset is None:
+        error = SerializationError(
+            str(exc), topic=record.topic, partition=record.partition, offset=record.offset
+        )
+        error.__cause__ = exc.__cause__ or exc
+        return error
+    if isinstance(exc, StromError):
+        return exc
+    error = ProcessingError(
+        f"processing record {where} failed: {type(exc).__name__}: {exc}",
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )
+    error.__cause__ = exc
+    return error

@@ -1,0 +1,126 @@
+"""Child processes for the embedded log's fault and concurrency tests.
+
+Run as ``python -m tests.integration.local.workers ROLE ARGS...``; each role prints one line
+per fact the parent needs (flushed at once, so a SIGKILL loses nothing already printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+
+from strom.errors import StromError
+from strom.log import RecordMetadata, TopicPartition
+from strom.log.local import LocalLog
+
+
+def emit(*parts: object) -> None:
+    """One line to the parent, flushed."""
+    sys.stdout.write(" ".join(str(p) for p in parts) + "\n")
+    sys.stdout.flush()
+
+
+def writer(path: str, topic: str, fsync: str, prefix: str, count: int) -> None:
+    """Append ``count`` records (forever if 0), printing 'ack VALUE PARTITION OFFSET'."""
+    log = LocalLog(path, {"fsync": fsync})
+    producer = log.producer(options={"linger.ms": "1", "batch.num.messages": "50"})
+
+    def acked(meta: RecordMetadata | None, error: Exception | None) -> None:
+        if meta is not None:
+            emit("ack", prefix, meta.partition, meta.offset)
+
+    i = 0
+    while count == 0 or i < count:
+        producer.send(topic, f"{prefix}-{i}".encode(), f"{prefix}-{i}".encode(), on_delivery=acked)
+        i += 1
+        if i % 25 == 0:
+            producer.poll(0)
+    producer.flush(30)
+    producer.close()
+    log.close()
+    emit("done", prefix)
+
+
+def limited_writer(path: str, topic: str, limit_bytes: int) -> None:
+    """Append under RLIMIT_FSIZE until the limit stops it; print acks and the error."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so the write fails with EFBIG instead
+    log = LocalLog(path, {"fsync": "batch"})
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    producer = log.producer(options={"linger.ms": "0", "batch.num.messages": "20"})
+
+    def acked(meta: RecordMetadata | None, error: Exception | None) -> None:
+        if meta is not None:
+            emit("ack", meta.offset)
+
+    try:
+        for i in range(100_000):
+            producer.send(topic, b"x" * 200, str(i).encode(), on_delivery=acked)
+            if i % 20 == 19:
+                producer.flush(30)
+    except StromError as exc:
+        cause = exc.__cause__
+        emit("error", type(exc).__name__, type(cause).__name__, json.dumps(str(cause or exc)))
+    else:
+        emit("no-error")
+    try:
+        producer.close(5)
+        log.close()
+    except StromError:
+        pass
+
+
+def consumer(path: str, topic: str, group: str, out: str, stop: str) -> None:
+    """Consume as a group member until ``stop`` exists; append 'partition offset value'
+    lines to ``out`` and commit after each batch (and in on_revoke)."""
+    log = LocalLog(path, {"fsync": "batch"})
+    client = log.consumer(group, options={"session.timeout.ms": "5000"})
+    client.subscribe([topic], on_revoke=lambda _: client.commit())
+    with open(out, "a", buffering=1) as sink:
+        emit("started")
+        while not os.path.exists(stop):
+            records = client.poll(max_records=200, timeout=0.1)
+            for r in records:
+                sink.write(f"{r.partition} {r.offset} {(r.value or b'').decode()}\n")
+            if records:
+                sink.flush()
+                os.fsync(sink.fileno())
+                client.commit()
+    client.close()
+    log.close()
+    emit("stopped")
+
+
+def member(path: str, topic: str, group: str, session_ms: int) -> None:
+    """A group member that reports its assignment; used to be killed or stopped."""
+    log = LocalLog(path, {"fsync": "none"})
+    client = log.consumer(group, options={"session.timeout.ms": str(session_ms)})
+    lost: list[TopicPartition] = []
+    client.subscribe([topic], on_lost=lost.extend)
+    reported: object = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        client.poll(timeout=0.05)
+        now = (sorted(p.partition for p in client.assignment()), len(lost))
+        if now != reported:
+            emit("assignment", json.dumps(now[0], separators=(",", ":")), "lost", now[1])
+            reported = now
+        if Path(path, "stop-members").exists():
+            break
+    client.close()
+    log.close()
+
+
+ROLES = {
+    "writer": lambda a: writer(a[0], a[1], a[2], a[3], int(a[4])),
+    "limited_writer": lambda a: limited_writer(a[0], a[1], int(a[2])),
+    "consumer": lambda a: consumer(a[0], a[1], a[2], a[3], a[4]),
+    "member": lambda a: member(a[0], a[1], a[2], int(a[3])),
+}
+
+if __name__ == "__main__":
+    ROLES[sys.argv[1]](sys.argv[2:])
