@@ -265,6 +265,8 @@ make_record = _make_record_factory()
 
 
 def _slices(buf: bytes, pos: int, lengths: Sequence[int]) -> tuple[list[bytes | None], int]:
+    if lengths.count(-1) == len(lengths):  # e.g. no record has a key
+        return [None] * len(lengths), pos
     out: list[bytes | None] = []
     append = out.append
     for length in lengths:
