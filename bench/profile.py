@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench import peers, registry
 from bench.context import RESULTS, Context
-from bench.drivers import pipeline
+from bench.drivers import log, pipeline
 from bench.kafka import Kafka, ensure_broker
 from bench.settings import Settings
 
@@ -39,6 +39,21 @@ BUCKETS = (
     ("bench/", "benchmark script (user functions, meter)"),
     ("confluent_kafka", "confluent_kafka (Python wrappers)"),
 )
+
+
+# Python frames where a thread waits with the GIL released, which py-spy still samples as
+# active (e.g. a thread-pool worker blocked on its queue): waiting, not work.
+IDLE = (
+    ("_worker", "concurrent/futures/thread.py"),
+    ("Condition.wait", "threading.py"),
+    ("Event.wait", "threading.py"),
+    ("EpollSelector.select", "selectors.py"),
+)
+
+
+def _idle(frame: tuple[str, str]) -> bool:
+    func, file = frame
+    return any(func == f and file.endswith(suffix) for f, suffix in IDLE)
 
 
 def _split(frame: str) -> tuple[str, str]:
@@ -65,7 +80,7 @@ def _python_frame(frames: list[tuple[str, str]]) -> tuple[str, str]:
 
 
 def _native(file: str) -> bool:
-    return ".so" in file or file.startswith("[") or file.startswith("0x") or not file
+    return not (file.endswith(".py") or file.startswith("<"))
 
 
 def summarize(collapsed: Path, top: int = 25) -> str:
@@ -74,7 +89,7 @@ def summarize(collapsed: Path, top: int = 25) -> str:
     inclusive: Counter[str] = Counter()
     buckets: Counter[str] = Counter()
     native: Counter[str] = Counter()
-    total = 0
+    total = idle = 0
     for line in collapsed.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -85,6 +100,9 @@ def summarize(collapsed: Path, top: int = 25) -> str:
         frames = [f for f in frames if f[1] or not f[0].startswith(("process ", "thread "))]
         # Start-up imports are outside the measured window: leave them out.
         if not frames or any(fn == "_find_and_load" for fn, _ in frames):
+            continue
+        if _idle(_python_frame(frames)):
+            idle += count
             continue
         total += count
         func, file = frames[-1]
@@ -103,7 +121,8 @@ def summarize(collapsed: Path, top: int = 25) -> str:
         rows += [f"  {n / total * 100:5.1f}%  {name}" for name, n in counter.most_common(top)]
         return rows
 
-    out = table(buckets, "time by component (C calls charged to their Python caller)")
+    out = [f"left out as waiting (threads blocked on a queue or condition): {idle} samples", ""]
+    out += table(buckets, "time by component (C calls charged to their Python caller)")
     if native:
         out += ["", *table(native, "of which native code, by library")]
     out += ["", *table(self_time, "self time by function")]
@@ -124,8 +143,9 @@ def main() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--workload", default="stateless", help="a pipeline workload")
+    p.add_argument("--workload", default="stateless", help="a pipeline or log workload")
     p.add_argument("--impl", default="strom")
+    p.add_argument("--case", help="case of a log workload (e.g. 1KiB); default: the first")
     p.add_argument("--records", type=int, default=300_000)
     p.add_argument("--rate", type=int, default=250, help="samples per second")
     p.add_argument("--native", action="store_true", help="sample C frames too")
@@ -133,13 +153,15 @@ def main() -> None:
     p.add_argument("--bootstrap")
     args = p.parse_args()
     workload = next((w for w in registry.workloads() if w.name == args.workload), None)
-    if workload is None or workload.kind != "pipeline":
-        raise SystemExit(f"{args.workload!r} is not a pipeline workload; see bench.run --list")
+    if workload is None or workload.kind not in ("pipeline", "log"):
+        raise SystemExit(f"{args.workload!r} is not a pipeline or log workload; see --list")
     impl = workload.impl(args.impl)
     run_id = "profile-" + time.strftime("%Y%m%d-%H%M%S")
-    broker = ensure_broker(args.bootstrap) if workload.backend == "kafka" else None
+    on_kafka = (impl.backend or workload.backend) == "kafka"
+    broker = ensure_broker(args.bootstrap) if on_kafka else None
     kafka = Kafka(broker.bootstrap) if broker else None
-    ctx = Context(Settings(records=args.records, repeat=1), kafka, run_id)
+    settings = Settings(records=args.records, log_records=args.records, repeat=1)
+    ctx = Context(settings, kafka, run_id)
     tools = peers.ensure("tools", ctx.run_dir / "install-tools.log")
     if tools.python is None:
         raise SystemExit(f"py-spy did not install: {tools.error}")
@@ -159,12 +181,20 @@ def main() -> None:
     wrap += ["--idle"] if args.idle else []
     wrap.append("--")
     try:
-        side = pipeline._side(ctx, workload)
-        if isinstance(side, str):
-            raise SystemExit(side)
-        topic, acts = pipeline.prepared_input(ctx, workload, side)
-        expected = workload.expected_outputs(acts) if workload.expected_outputs else None
-        res = pipeline.run_one(ctx, workload, impl, {"case": ""}, 1, side, topic, expected, wrap)
+        if workload.kind == "log":
+            cases = [c for c in workload.cases if args.case in (None, c.get("case"))]
+            if not cases:
+                raise SystemExit(f"{workload.name} has no case {args.case!r}")
+            res = log.run_one(ctx, workload, impl, dict(cases[0]), 1, wrap)
+        else:
+            side = pipeline.side_for(ctx, workload)
+            if isinstance(side, str):
+                raise SystemExit(side)
+            topic, acts = pipeline.prepared_input(ctx, workload, side)
+            expected = workload.expected_outputs(acts) if workload.expected_outputs else None
+            res = pipeline.run_one(
+                ctx, workload, impl, {"case": ""}, 1, side, topic, expected, wrap
+            )
     finally:
         if kafka is not None:
             kafka.delete(
@@ -173,12 +203,15 @@ def main() -> None:
         ctx.cleanup()
         if broker is not None:
             broker.stop()
-    row = res.rows.get("", {})
-    head = (
-        f"profile of {workload.name}/{impl.name}, {args.records:,} records, py-spy "
-        f"{args.rate} Hz{' --native' if args.native else ''}{' --idle' if args.idle else ''}\n"
-        f"under the profiler: {row.get('records_per_s', 0):,.0f} records/s, "
+    figures = "; ".join(
+        f"{sub or 'run'}: {row.get('records_per_s', 0):,.0f} records/s, "
         f"{row.get('cpu_s_per_m', 0):.2f} CPU s / M records"
+        for sub, row in res.rows.items()
+    )
+    head = (
+        f"profile of {workload.name}/{impl.name} {res.case}, {args.records:,} records, py-spy "
+        f"{args.rate} Hz{' --native' if args.native else ''}{' --idle' if args.idle else ''}\n"
+        f"under the profiler: {figures}"
         + ("" if res.ok else f" (run not OK: {res.error})")
         + "\n\n"
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine, registry, report
-from bench.context import RESULTS, Context
+from bench.context import RESULTS, Context, RepResult
 from bench.drivers import DRIVERS
 from bench.kafka import BrokerHandle, Kafka, ensure_broker
 from bench.settings import Settings
@@ -53,7 +53,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--docs", type=Path, default=DOCS, help="report file to update")
     p.add_argument("--no-docs", action="store_true", help="do not update the report file")
     p.add_argument("--list", action="store_true", help="list workloads and implementations")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="re-render the report from a saved run (bench/results/<run id>.json); runs nothing",
+    )
     return p
+
+
+def render_saved(path: Path, docs: Path | None) -> None:
+    """Print (and write to ``docs``) the report of a saved run."""
+    saved = json.loads(path.read_text())
+    results = [RepResult(**r) for r in saved["results"]]
+    names = {r.workload for r in results} | set(saved.get("notes", {}))
+    workloads = [w for w in registry.workloads() if w.name in names]
+    generated = report.render(saved, workloads, results, saved.get("notes", {}))
+    print(generated)
+    if docs is not None and not saved.get("quick"):
+        report.write_docs(docs, generated)
+        print(f"[bench] wrote {docs}", flush=True)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -97,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     all_workloads = registry.workloads()
     if args.list:
         _list(all_workloads)
+        return 0
+    if args.render:
+        render_saved(args.render, None if args.no_docs else args.docs)
         return 0
     chosen = set(args.workloads.split(",")) if args.workloads else None
     unknown = (chosen or set()) - {w.name for w in all_workloads}

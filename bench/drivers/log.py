@@ -38,9 +38,14 @@ def run(ctx: Context, workload: Workload) -> None:
 
 
 def run_one(
-    ctx: Context, workload: Workload, impl: Impl, case: dict[str, object], rep: int
+    ctx: Context,
+    workload: Workload,
+    impl: Impl,
+    case: dict[str, object],
+    rep: int,
+    wrap: list[str] | None = None,
 ) -> RepResult:
-    """One repetition of one implementation on one case."""
+    """One repetition of one implementation on one case (``wrap``: e.g. a profiler)."""
     case_name = str(case.get("case", ""))
     res = RepResult(workload.name, case_name, impl.name, rep, ok=False)
     backend = impl.backend or workload.backend
@@ -64,7 +69,12 @@ def run_one(
         else f"local://{place / 'log'}",
     )
     child = Child(
-        python, impl.module, config, ctx.logs, f"{workload.name}-{impl.name}-{case_name}-{rep}"
+        python,
+        impl.module,
+        config,
+        ctx.logs,
+        f"{workload.name}-{impl.name}-{case_name}-{rep}",
+        wrap=wrap,
     )
     try:
         done = child.wait(ctx.settings.timeout_s)

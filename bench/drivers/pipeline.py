@@ -19,7 +19,8 @@ from bench.proc import Child
 from bench.spec import Impl, Workload
 
 
-def _side(ctx: Context, workload: Workload) -> Side | str:
+def side_for(ctx: Context, workload: Workload) -> Side | str:
+    """The run's backend for ``workload`` (created once), or why there is none."""
     if workload.backend == "kafka":
         if ctx.kafka is None:
             return "no Kafka broker in this run"
@@ -55,7 +56,7 @@ def run(ctx: Context, workload: Workload) -> None:
     impls = [impl for impl in workload.impls if ctx.selected(impl)]
     if not impls:
         return
-    side = _side(ctx, workload)
+    side = side_for(ctx, workload)
     if isinstance(side, str):
         ctx.note(workload, f"not run: {side}")
         return

@@ -32,6 +32,7 @@ from strom.dsl.graph import Graph
 from strom.dsl.names import validate_name
 from strom.dsl.stream import Stream
 from strom.dsl.topic import Topic
+from strom.error_policies import ErrorPolicy
 from strom.errors import ConfigError, UnsupportedError
 from strom.log import connect, default_url, parse_url
 from strom.log.protocols import Log
@@ -84,6 +85,15 @@ class App:
         consumer_options: backend consumer settings (librdkafka names on Kafka, such as
             ``session.timeout.ms``).
         producer_options: backend producer settings (``linger.ms``, ``compression.type``...).
+        on_error: what a step does when it fails on a record, unless the step says otherwise
+            with its own ``on_error=``: :func:`strom.errors.fail` (default),
+            :func:`~strom.errors.skip`, :func:`~strom.errors.dead_letter`,
+            :func:`~strom.errors.retry`.
+        on_deserialization_error: what to do with an input record whose value cannot be
+            decoded (default: ``on_error``); a ``deserialize:TOPIC`` step policy overrides it.
+        metrics_port: serve ``/metrics``, ``/health`` and ``/ready`` over HTTP on this port
+            (0 picks a free one); None (default) serves nothing.
+        metrics_host: the interface the endpoint binds (only this machine by default).
     """
 
     def __init__(
@@ -98,8 +108,24 @@ class App:
         auto_offset_reset: str = "earliest",
         consumer_options: Mapping[str, Any] | None = None,
         producer_options: Mapping[str, Any] | None = None,
+        on_error: ErrorPolicy | None = None,
+        on_deserialization_error: ErrorPolicy | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
         validate_name(name, "application")
+        for what, policy in (
+            ("on_error", on_error),
+            ("on_deserialization_error", on_deserialization_error),
+        ):
+            if policy is not None and not isinstance(policy, ErrorPolicy):
+                raise ConfigError(
+                    f"{what}= must be an error policy such as strom.errors.skip(), got {policy!r}"
+                )
+        if metrics_port is not None and (
+            not isinstance(metrics_port, int) or not 0 <= metrics_port < 65536
+        ):
+            raise ConfigError(f"metrics_port must be a port number 0..65535, got {metrics_port!r}")
         if guarantee == "exactly-once":
             raise UnsupportedError(
                 "guarantee='exactly-once' is not available yet: it comes with transactions in "
@@ -126,6 +152,10 @@ class App:
             auto_offset_reset=auto_offset_reset,  # type: ignore[arg-type]  # checked above
             consumer_options=dict(consumer_options or {}),
             producer_options=dict(producer_options or {}),
+            on_error=on_error,
+            on_deserialization_error=on_deserialization_error,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
         )
         self._graph = Graph(name)
         self._runner: Runner | None = None

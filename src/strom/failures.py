@@ -37,7 +37,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from strom.dead_letter import DeadLetterWriter, error_type_name
@@ -189,6 +189,19 @@ class FailureTracker:
         nothing is being retried, so the loop may call it for every record it retried."""
         if self._attempts:
             self._attempts.pop((record.topic, record.partition, record.offset), None)
+
+    @property
+    def pending(self) -> bool:
+        """True while some record is between a failed attempt and its outcome."""
+        return bool(self._attempts)
+
+    def settle(self, next_offsets: Mapping[TopicPartition, int]) -> None:
+        """Forget the attempts of records that went through: their partition is not waiting
+        and its next offset to process (``next_offsets``) is past them."""
+        for key in list(self._attempts):
+            tp = TopicPartition(key[0], key[1])
+            if tp not in self._waiting and next_offsets.get(tp, -1) > key[2]:
+                del self._attempts[key]
 
     def due(self) -> list[TopicPartition]:
         """Partitions whose retry wait is over (now no longer waiting): resume them."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from strom.dsl.names import StepNames
 from strom.dsl.topic import Topic
+from strom.error_policies import ErrorPolicy
 from strom.errors import ConfigError
 from strom.serde.base import Serde
 from strom.sinks.base import Sink
@@ -140,6 +141,8 @@ class Graph:
         self.topics: dict[str, Topic] = {}
         self.sources: dict[str, Source] = {}
         self.terminals: list[Node] = []
+        self.error_policies: dict[str, ErrorPolicy] = {}
+        """Per-step error policies (``on_error=``), by step name."""
 
     def declare(self, topic: Topic) -> Topic:
         """Register ``topic``; the same name may only be declared once, unless identically."""
@@ -176,6 +179,17 @@ class Graph:
             node = Source(f"source:{topic.name}", (), topic)
             self.sources[topic.name] = node
         return node
+
+    def set_error_policy(self, step: str, policy: ErrorPolicy | None) -> None:
+        """Make ``policy`` the error policy of ``step`` (None: the application's default)."""
+        if policy is None:
+            return
+        if not isinstance(policy, ErrorPolicy):
+            raise ConfigError(
+                f"step {step!r}: on_error= must be an error policy such as "
+                f"strom.errors.skip() or strom.errors.dead_letter('topic'), got {policy!r}"
+            )
+        self.error_policies[step] = policy
 
     def add_terminal(self, node: Node) -> None:
         """Record a node that ends a pipeline (to, sink, for_each)."""

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from strom.dsl import graph as g
+from strom.error_policies import ErrorPolicy
 from strom.errors import ConfigError
 from strom.serde.base import Serde
 from strom.serde.json_serde import json as json_serde
@@ -38,6 +39,11 @@ class Stream:
     stream can feed several pipelines. Every method takes ``name=``, the step id, unique in the
     application and made of ASCII letters, digits, ``.``, ``_`` and ``-``. Omitted names are
     generated in declaration order (``map-1``, ``filter-2``...).
+
+    Steps that run user code or write records also take ``on_error=``: what to do when the
+    step fails on a record (:func:`strom.errors.skip`, :func:`~strom.errors.dead_letter`,
+    :func:`~strom.errors.retry`, :func:`~strom.errors.fail`); the application's ``on_error``
+    applies to the others.
     """
 
     __slots__ = ("_graph", "_node")
@@ -59,7 +65,18 @@ class Stream:
     def _then(self, node: g.Node) -> Stream:
         return Stream(self._graph, node)
 
-    def map(self, fn: Callable[[Any], Any], *, name: str | None = None) -> Stream:
+    def _claim(self, name: str | None, kind: str, on_error: ErrorPolicy | None) -> str:
+        step = self._graph.names.claim(name, kind)
+        self._graph.set_error_policy(step, on_error)
+        return step
+
+    def map(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> Stream:
         """Replace each value with ``fn(value)``; the key stays.
 
         Example:
@@ -69,25 +86,41 @@ class Stream:
             'double'
         """
         _callable(fn, "map")
-        return self._then(g.Map(self._graph.names.claim(name, "map"), (self._node,), fn))
+        return self._then(g.Map(self._claim(name, "map", on_error), (self._node,), fn))
 
-    def map_values(self, fn: Callable[[Any], Any], *, name: str | None = None) -> Stream:
+    def map_values(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> Stream:
         """The same as :meth:`map` (the Kafka Streams name): values change, keys do not."""
         _callable(fn, "map_values")
-        return self._then(g.Map(self._graph.names.claim(name, "map_values"), (self._node,), fn))
+        return self._then(g.Map(self._claim(name, "map_values", on_error), (self._node,), fn))
 
-    def filter(self, predicate: Callable[[Any], object], *, name: str | None = None) -> Stream:
+    def filter(
+        self,
+        predicate: Callable[[Any], object],
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> Stream:
         """Keep the records for which ``predicate(value)`` is true.
 
         The predicate must not modify the value: records that only pass filters are written
         out with their original bytes.
         """
         _callable(predicate, "filter")
-        return self._then(
-            g.Filter(self._graph.names.claim(name, "filter"), (self._node,), predicate)
-        )
+        return self._then(g.Filter(self._claim(name, "filter", on_error), (self._node,), predicate))
 
-    def flat_map(self, fn: Callable[[Any], Iterable[Any]], *, name: str | None = None) -> Stream:
+    def flat_map(
+        self,
+        fn: Callable[[Any], Iterable[Any]],
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> Stream:
         """Replace each value with the values of ``fn(value)`` (zero, one or many), each with
         the input record's key, timestamp and headers.
 
@@ -97,17 +130,29 @@ class Stream:
             >>> words = app.stream(app.topic("lines")).flat_map(str.split, name="words")
         """
         _callable(fn, "flat_map")
-        return self._then(g.FlatMap(self._graph.names.claim(name, "flat_map"), (self._node,), fn))
+        return self._then(g.FlatMap(self._claim(name, "flat_map", on_error), (self._node,), fn))
 
-    def peek(self, fn: Callable[[Any], object], *, name: str | None = None) -> Stream:
+    def peek(
+        self,
+        fn: Callable[[Any], object],
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> Stream:
         """Call ``fn(value)`` for each record (logging, metrics); records pass unchanged."""
         _callable(fn, "peek")
-        return self._then(g.Peek(self._graph.names.claim(name, "peek"), (self._node,), fn))
+        return self._then(g.Peek(self._claim(name, "peek", on_error), (self._node,), fn))
 
-    def for_each(self, fn: Callable[[Any], object], *, name: str | None = None) -> None:
+    def for_each(
+        self,
+        fn: Callable[[Any], object],
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> None:
         """End the pipeline by calling ``fn(value)`` for each record."""
         _callable(fn, "for_each")
-        node = g.ForEach(self._graph.names.claim(name, "for_each"), (self._node,), fn)
+        node = g.ForEach(self._claim(name, "for_each", on_error), (self._node,), fn)
         self._graph.add_terminal(node)
 
     def key_by(
@@ -118,6 +163,7 @@ class Stream:
         key: Serde[Any] | None = None,
         value: Serde[Any] | None = None,
         partitions: int | None = None,
+        on_error: ErrorPolicy | None = None,
     ) -> Stream:
         """Give each record the key ``fn(value)``.
 
@@ -133,6 +179,7 @@ class Stream:
             value: serde of the values in the repartition topic (default JSON).
             partitions: partitions of the repartition topic (default: as many as the widest
                 source topic upstream).
+            on_error: what to do when ``fn`` raises (default: the application's policy).
 
         Example:
             >>> import strom
@@ -145,7 +192,7 @@ class Stream:
         for role, serde in (("key", key), ("value", value)):
             if serde is not None and not isinstance(serde, Serde):
                 raise ConfigError(f"key_by(): {role}= must be a Serde, got {serde!r}")
-        step = self._graph.names.claim(name, "key_by")
+        step = self._claim(name, "key_by", on_error)
         node = g.KeyBy(
             step,
             (self._node,),
@@ -164,9 +211,12 @@ class Stream:
         key: Serde[Any] | None = None,
         value: Serde[Any] | None = None,
         partitions: int | None = None,
+        on_error: ErrorPolicy | None = None,
     ) -> Stream:
         """The same as :meth:`key_by` (the Kafka Streams name)."""
-        return self.key_by(fn, name=name, key=key, value=value, partitions=partitions)
+        return self.key_by(
+            fn, name=name, key=key, value=value, partitions=partitions, on_error=on_error
+        )
 
     def branch(
         self,
@@ -174,6 +224,7 @@ class Stream:
         *,
         default: str | None = "default",
         name: str | None = None,
+        on_error: ErrorPolicy | None = None,
     ) -> dict[str, Stream]:
         """Split the stream: each record goes to the first branch whose predicate holds, or
         to the ``default`` branch (dropped when ``default`` is None).
@@ -199,7 +250,7 @@ class Stream:
                     f"branch(): the default branch label {default!r} is also a predicate label"
                 )
             labels.append(default)
-        step = self._graph.names.claim(name, "branch")
+        step = self._claim(name, "branch", on_error)
         split = g.Split(
             step,
             (self._node,),
@@ -235,20 +286,24 @@ class Stream:
             nodes.append(other._node)
         return self._then(g.Merge(self._graph.names.claim(name, "merge"), tuple(nodes)))
 
-    def to(self, topic: Any, *, name: str | None = None) -> None:
+    def to(
+        self, topic: Any, *, name: str | None = None, on_error: ErrorPolicy | None = None
+    ) -> None:
         """End the pipeline by writing each record to ``topic`` (a Topic of this application),
         with the record's key and timestamp, serialized with the topic's serdes."""
         topic = self._graph.check_topic(topic, "to()")
-        node = g.To(self._graph.names.claim(name, "to"), (self._node,), topic)
+        node = g.To(self._claim(name, "to", on_error), (self._node,), topic)
         self._graph.add_terminal(node)
 
-    def sink(self, sink: Sink, *, name: str | None = None) -> None:
+    def sink(
+        self, sink: Sink, *, name: str | None = None, on_error: ErrorPolicy | None = None
+    ) -> None:
         """End the pipeline by handing each record to ``sink`` (see :mod:`strom.sinks`)."""
         if not isinstance(sink, Sink):
             raise ConfigError(
                 f"sink(): {type(sink).__name__} is not a Sink (it needs add() and flush())"
             )
-        node = g.SinkStep(self._graph.names.claim(name, "sink"), (self._node,), sink)
+        node = g.SinkStep(self._claim(name, "sink", on_error), (self._node,), sink)
         self._graph.add_terminal(node)
 
     def __repr__(self) -> str:

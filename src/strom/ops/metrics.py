@@ -201,7 +201,7 @@ class Metrics:
         )
         self.end_to_end = Histogram(
             "strom_end_to_end_latency_seconds",
-            "Processing time minus record timestamp, sampled per partition per batch.",
+            "Processing time minus record timestamp of the last record of each batch.",
             ["app"],
             buckets=_LATENCY,
             registry=r,

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from strom.context import NO_RECORD, SLOT, UNSET
 from strom.dsl.graph import Graph
+from strom.error_policies import Action, ErrorPolicy
 from strom.errors import (
     CommitError,
     ProcessingError,
@@ -34,6 +35,7 @@ from strom.log.types import OffsetReset, Record, TopicPartition
 from strom.runtime.checkpoint import Checkpoint, Guarantee
 from strom.runtime.compile import CompiledSource, compile_plan
 from strom.runtime.functions.base import Fn
+from strom.runtime.operations import Operations
 from strom.runtime.plan import Plan, build_plan
 from strom.runtime.task import Task
 from strom.runtime.topics import prepare_topics
@@ -55,6 +57,10 @@ class Settings:
         auto_offset_reset: where a partition without committed offset starts.
         consumer_options: backend settings of the consumer (librdkafka names on Kafka).
         producer_options: backend settings of the producer.
+        on_error: the app-wide error policy (None: fail).
+        on_deserialization_error: the policy for undecodable input (None: ``on_error``).
+        metrics_port: port of the ``/metrics``, ``/health``, ``/ready`` endpoint (None: off).
+        metrics_host: interface of that endpoint.
     """
 
     name: str
@@ -66,6 +72,10 @@ class Settings:
     auto_offset_reset: OffsetReset = "earliest"
     consumer_options: Mapping[str, Any] = field(default_factory=dict)
     producer_options: Mapping[str, Any] = field(default_factory=dict)
+    on_error: ErrorPolicy | None = None
+    on_deserialization_error: ErrorPolicy | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
 
 class Runner:
@@ -93,6 +103,15 @@ class Runner:
         self._closed = False
         self._next_checkpoint = 0.0
         self._resume_at = 0.0
+        self.operations = Operations(
+            settings.name,
+            on_error=settings.on_error,
+            step_policies=graph.error_policies,
+            on_deserialization_error=settings.on_deserialization_error,
+            metrics_port=settings.metrics_port,
+            metrics_host=settings.metrics_host,
+        )
+        """Error policies, dead letters, metrics and health of this run."""
 
     @property
     def source_topics(self) -> list[str]:
@@ -123,6 +142,9 @@ class Runner:
             settings.guarantee,
         )
         self._next_checkpoint = time.monotonic() + settings.commit_interval
+        self.operations.start(
+            self._admin, self._producer, self._consumer, sources=self.source_topics
+        )
         self._consumer.subscribe(
             self.source_topics,
             on_assign=self._on_assign,
@@ -158,21 +180,31 @@ class Runner:
         consumer, checkpoint = self._consumer, self._checkpoint
         if consumer is None or checkpoint is None:
             raise StromError("Runner.step() called before start()")
+        ops = self.operations
         if self._resume_at and time.monotonic() >= self._resume_at:
             self._resume_at = 0.0
-            consumer.resume(consumer.assignment())
+            waiting = ops.waiting()  # partitions waiting for a retry stay paused
+            consumer.resume([tp for tp in consumer.assignment() if tp not in waiting])
+        ops.before_poll(consumer, resume=not self._resume_at)
         try:
             records = consumer.poll(
                 self.settings.batch_size,
-                self.settings.poll_timeout if timeout is None else timeout,
+                ops.poll_timeout(self.settings.poll_timeout if timeout is None else timeout),
             )
             if records:
+                started = time.monotonic()
                 checkpoint.before_batch(records, self._tasks)
                 self._process(records)
+                ops.batch_done(records, time.monotonic() - started)
+                if ops.retries_pending:
+                    ops.settle({task.tp: task.next_offset for task in self._tasks.values()})
+            else:
+                ops.idle()
             if time.monotonic() >= self._next_checkpoint:
                 self.checkpoint()
-        except BaseException:
+        except BaseException as exc:
             self._failed = True
+            ops.failed(exc)
             raise
         return len(records)
 
@@ -180,7 +212,9 @@ class Runner:
         """Flush outputs and commit the processed offsets now (see :mod:`..checkpoint`)."""
         assert self._checkpoint is not None
         try:
-            self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
+            started = time.monotonic()
+            if self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout):
+                self.operations.committed(started)
         except SinkBusyError as busy:
             self._back_pressure(busy, ())
         except CommitError as exc:
@@ -190,7 +224,14 @@ class Runner:
         self._next_checkpoint = time.monotonic() + self.settings.commit_interval
 
     def _process(self, records: Sequence[Record]) -> None:
-        """Run ``records`` through their chains. The hot path: keep it lean."""
+        """Run ``records`` through their chains; after a failure that the step's error
+        policy lets pass (skip, dead letter, retry), go on with the records after it."""
+        while records:
+            records = self._run(records)
+
+    def _run(self, records: Sequence[Record]) -> Sequence[Record]:
+        """Run ``records`` through their chains; return those left when a failure's policy
+        lets processing go on. The hot path: keep it lean."""
         slot = SLOT
         unset = UNSET
         tasks = self._tasks
@@ -229,11 +270,12 @@ class Runner:
             self._back_pressure(busy, records[records.index(record) :])
         except Exception as exc:
             assert record is not None
-            self._on_failure(exc, record)
+            return self._on_failure(exc, record, records)
         finally:
             slot.record = NO_RECORD
             assert self._checkpoint is not None
             self._checkpoint.dirty = True
+        return ()
 
     def _adopt(self, topic: str, partition: int) -> Task:
         """A task for a partition that poll returned before its assign callback did."""
@@ -244,12 +286,39 @@ class Runner:
 
     # -- failures and back-pressure ---------------------------------------------------------
 
-    def _on_failure(self, exc: Exception, record: Record) -> NoReturn:
-        """What happens when processing ``record`` raised ``exc``.
+    def _on_failure(
+        self, exc: Exception, record: Record, records: Sequence[Record]
+    ) -> Sequence[Record]:
+        """Apply the error policy of the step that failed on ``record`` (one of ``records``);
+        return the records of ``records`` still to process.
 
-        This is the error-policy hook: today every failure stops the application. Work done
-        before ``record`` is checkpointed (outputs flushed, offsets committed), so the
-        committed offset of its partition is ``record.offset`` and it is read again on restart.
+        Skip and dead letter: ``record`` counts as processed. Retry: its partition is sought
+        back to it and paused until the retry is due (the other partitions go on). Fail, and
+        failures no policy covers: :meth:`_stop_at`.
+        """
+        response = self.operations.on_failure(exc, record)
+        if response is None or response.action is Action.FAIL:
+            self._stop_at(exc, record)
+        task = self._tasks.get((record.topic, record.partition))
+        rest = records[records.index(record) + 1 :]
+        if response.action is Action.RETRY:
+            assert self._consumer is not None
+            tp = record.topic_partition
+            self._consumer.seek(tp, record.offset)
+            self._consumer.pause([tp])
+            if task is not None:
+                task.next_offset = record.offset
+            kept = [r for r in rest if r.partition != record.partition or r.topic != record.topic]
+            self.operations.requeued(record.topic, len(rest) - len(kept))
+            return kept
+        if task is not None:
+            task.next_offset = record.offset + 1
+        return rest
+
+    def _stop_at(self, exc: Exception, record: Record) -> NoReturn:
+        """Stop the application on ``record``. Work done before it is checkpointed (outputs
+        flushed, offsets committed), so the committed offset of its partition is
+        ``record.offset`` and it is read again on restart.
         """
         self._failed = True
         error = _locate(exc, record)
@@ -295,6 +364,8 @@ class Runner:
             source = self._sources.get(tp.topic)
             if source is not None and (tp.topic, tp.partition) not in self._tasks:
                 self._tasks[tp.topic, tp.partition] = Task(TopicPartition(*tp), source)
+        self.operations.assigned(partitions)  # stateless tasks: nothing to restore
+        self.operations.set_assigned(len(self._tasks))
         log.info("assigned %s", _names(partitions))
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
@@ -306,11 +377,15 @@ class Runner:
                 log.warning("could not checkpoint revoked partitions: %s", exc)
         for tp in partitions:
             self._tasks.pop((tp.topic, tp.partition), None)
+        self.operations.revoked(partitions)
+        self.operations.set_assigned(len(self._tasks))
         log.info("revoked %s", _names(partitions))
 
     def _on_lost(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._tasks.pop((tp.topic, tp.partition), None)
+        self.operations.revoked(partitions, lost=True)
+        self.operations.set_assigned(len(self._tasks))
         log.warning("lost %s (another member owns them now)", _names(partitions))
 
     # -- shutdown ---------------------------------------------------------------------------
@@ -320,6 +395,7 @@ class Runner:
         if self._closed:
             return
         self._closed = True
+        self.operations.stopping()
         budget = self.settings.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + budget
         first_error: BaseException | None = None
@@ -344,6 +420,7 @@ class Runner:
         if self._admin is not None:
             self._admin.close()
         self._tasks.clear()
+        self.operations.close()
         log.info("application %r stopped", self.settings.name)
         if first_error is not None:
             raise first_error

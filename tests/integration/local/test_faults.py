@@ -6,14 +6,15 @@ import json
 import os
 import struct
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from strom.errors import CorruptRecordError, DeliveryError, StorageError
-from strom.log import TopicSpec
+from strom.errors import CommitError, CorruptRecordError, DeliveryError, StorageError
+from strom.log import TopicPartition, TopicSpec
 from strom.log.local import LocalLog
 from strom.log.local.segments import list_bases
 from tests.integration.local.support import Worker, read_partition
@@ -95,8 +96,13 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 def test_full_disk_gives_a_clear_error_and_no_corruption(small_tmpfs: Path) -> None:
     path = small_tmpfs / "log"
+    reserve = small_tmpfs / "reserve"
+    reserve.write_bytes(b"\0" * 200_000)  # freed later, to show the log carries on
     log = LocalLog(path, {"fsync": "batch"})
     log.admin().create_topics([TopicSpec("t", 1)])
+    consumer = log.consumer("g")
+    consumer.assign([TopicPartition("t", 0)])
+    consumer.commit({TopicPartition("t", 0): 0})
     producer = log.producer(options={"linger.ms": "0", "batch.num.messages": "10"})
     acked: list[int] = []
     with pytest.raises(DeliveryError) as caught:
@@ -107,13 +113,25 @@ def test_full_disk_gives_a_clear_error_and_no_corruption(small_tmpfs: Path) -> N
     cause = caught.value.__cause__
     assert isinstance(cause, StorageError)
     assert "No space left on device" in str(cause) and "free disk space" in str(cause)
-    producer.close()
-    log.close()
+    with pytest.raises(CommitError) as refused:
+        consumer.commit({TopicPartition("t", 0): 5})
+    assert isinstance(refused.value.__cause__, StorageError)
+    assert consumer.committed([TopicPartition("t", 0)]) == {TopicPartition("t", 0): 0}
 
     records = read_partition(path, "t", 0)
     assert [r.offset for r in records] == list(range(len(records)))
     assert set(acked) <= {r.offset for r in records}
     assert all(r.value == b"y" * 500 for r in records)
+
+    reserve.unlink()  # space again: the same producer goes on where the log ends
+    producer.send("t", b"after")
+    producer.flush(10)
+    producer.close()
+    consumer.close()
+    log.close()
+    after = read_partition(path, "t", 0)
+    assert [r.offset for r in after] == list(range(len(records) + 1))
+    assert after[-1].value == b"after"
 
 
 def test_file_size_limit_gives_a_clear_error(tmp_path: Path) -> None:
@@ -132,3 +150,39 @@ def test_file_size_limit_gives_a_clear_error(tmp_path: Path) -> None:
     assert [r.offset for r in records] == list(range(len(records)))
     assert acked <= {r.offset for r in records}
     assert os.path.getsize(path / "topics/t/0/00000000000000000000.log") <= 150_000
+
+
+FIRST_WRITE_ON_FULL_DISK = """
+import sys
+from strom.errors import DeliveryError
+from strom.log import TopicSpec
+from strom.log.local import LocalLog
+log = LocalLog(sys.argv[1], {"fsync": "batch"})
+log.admin().create_topics([TopicSpec("t", 1)])
+try:
+    with open(sys.argv[2], "wb") as filler:
+        while True:
+            filler.write(bytes(4096))
+            filler.flush()
+except OSError:
+    pass
+producer = log.producer()
+producer.send("t", b"x")
+try:
+    producer.flush(10)
+except DeliveryError as exc:
+    print(type(exc.__cause__).__name__, exc.__cause__)
+"""
+
+
+def test_a_partition_first_used_on_a_full_disk_fails_cleanly(small_tmpfs: Path) -> None:
+    # Its memory-mapped head file is created then: a sparse file would mean SIGBUS.
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_WRITE_ON_FULL_DISK, small_tmpfs / "log", small_tmpfs / "fill"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("StorageError") and "No space left on device" in done.stdout

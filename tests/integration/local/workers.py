@@ -25,8 +25,9 @@ def emit(*parts: object) -> None:
     sys.stdout.flush()
 
 
-def writer(path: str, topic: str, fsync: str, prefix: str, count: int) -> None:
-    """Append ``count`` records (forever if 0), printing 'ack VALUE PARTITION OFFSET'."""
+def writer(path: str, topic: str, fsync: str, prefix: str, count: int, pad: int = 0) -> None:
+    """Append ``count`` records (forever if 0) of at least ``pad`` bytes, printing
+    'ack PREFIX PARTITION OFFSET' for each acknowledged one."""
     log = LocalLog(path, {"fsync": fsync})
     producer = log.producer(options={"linger.ms": "1", "batch.num.messages": "50"})
 
@@ -36,7 +37,8 @@ def writer(path: str, topic: str, fsync: str, prefix: str, count: int) -> None:
 
     i = 0
     while count == 0 or i < count:
-        producer.send(topic, f"{prefix}-{i}".encode(), f"{prefix}-{i}".encode(), on_delivery=acked)
+        value = f"{prefix}-{i}".encode().ljust(pad, b".")
+        producer.send(topic, value, f"{prefix}-{i}".encode(), on_delivery=acked)
         i += 1
         if i % 25 == 0:
             producer.poll(0)
@@ -116,7 +118,7 @@ def member(path: str, topic: str, group: str, session_ms: int) -> None:
 
 
 ROLES = {
-    "writer": lambda a: writer(a[0], a[1], a[2], a[3], int(a[4])),
+    "writer": lambda a: writer(a[0], a[1], a[2], a[3], int(a[4]), int(a[5]) if a[5:] else 0),
     "limited_writer": lambda a: limited_writer(a[0], a[1], int(a[2])),
     "consumer": lambda a: consumer(a[0], a[1], a[2], a[3], a[4]),
     "member": lambda a: member(a[0], a[1], a[2], int(a[3])),

@@ -18,6 +18,7 @@ MODULES = [
     "strom.ops.dlq",
     "strom.ops.lag_sampler",
     "strom.failures",
+    "strom.runtime.operations",
 ]
 
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ class Result:
 
 
 def encode_items(
-    items: list[Item],
+    items: Sequence[Item],
     *,
     log_append_time: int | None,
     attributes: int = 0,
@@ -56,8 +56,34 @@ def encode_items(
 ) -> EncodedBatch:
     """One batch from buffered items."""
     keys, values, timestamps, headers, _ = zip(*items, strict=True)
+    return encode_columns(
+        keys,
+        values,
+        timestamps,
+        headers,
+        log_append_time=log_append_time,
+        attributes=attributes,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        base_sequence=base_sequence,
+    )
+
+
+def encode_columns(
+    keys: tuple[bytes | None, ...],
+    values: tuple[bytes | None, ...],
+    timestamps: tuple[int, ...],
+    headers: tuple[tuple[tuple[str, bytes], ...], ...],
+    *,
+    log_append_time: int | None,
+    attributes: int = 0,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+) -> EncodedBatch:
+    """One batch from the columns of buffered items."""
     if log_append_time is not None:
-        timestamps = (log_append_time,) * len(items)
+        timestamps = (log_append_time,) * len(keys)
         attributes |= ATTR_LOG_APPEND_TIME
     return encode(
         keys,
@@ -74,11 +100,6 @@ def encode_items(
 def split_items(items: list[Item], max_records: int, max_bytes: int) -> list[list[Item]]:
     """Cut a partition's records into pieces of at most ``max_records`` records and about
     ``max_bytes`` bytes (a single larger record gets a piece of its own)."""
-    if len(items) <= max_records and len(items) * 8 < max_bytes:
-        total = sum(map(len, filter(None, (i[1] for i in items))))
-        total += sum(map(len, filter(None, (i[0] for i in items))))
-        if total + RECORD_OVERHEAD * len(items) <= max_bytes:
-            return [items]  # the common case, without a per-record Python loop
     pieces: list[list[Item]] = []
     start = acc = 0
     for index, (key, value, _, _, _) in enumerate(items):
@@ -91,6 +112,31 @@ def split_items(items: list[Item], max_records: int, max_bytes: int) -> list[lis
     return pieces
 
 
+def _pieces(
+    items: list[Item],
+    columns: tuple[tuple[Any, ...], ...],
+    size: int,
+    max_records: int,
+    max_bytes: int,
+) -> list[tuple[tuple[Any, ...], ...]]:
+    """Batches as columns: cut by slicing (no per-record Python work) unless records are
+    large enough for their sizes to matter one by one."""
+    count = len(items)
+    if count <= max_records and size <= max_bytes:
+        return [columns]
+    if size // count * 64 > max_bytes:  # few, large records: cut one by one
+        pieces = split_items(items, max_records, max_bytes)
+        return [tuple(zip(*piece, strict=True)) for piece in pieces]
+    parts = max(-(-count // max_records), -(-size // max_bytes))
+    step = -(-count // parts)
+    return [tuple(column[i : i + step] for column in columns) for i in range(0, count, step)]
+
+
+def _payload(column: tuple[bytes | None, ...]) -> int:
+    present: Iterable[bytes] = column if None not in column else filter(None, column)  # type: ignore[assignment]
+    return sum(map(len, present))
+
+
 @dataclass(frozen=True, slots=True)
 class WriterSettings:
     """Producer options that shape batching."""
@@ -100,6 +146,8 @@ class WriterSettings:
     batch_records: int
     max_queued: int
     """Per partition: ``send()`` blocks while that many records wait to be written."""
+    max_queued_bytes: int
+    """All partitions: ``send()`` blocks while that many bytes wait to be written."""
     max_block: float
 
 
@@ -124,6 +172,8 @@ class BatchWriter:
         self._cond = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._sleeping = True
+        self._sent_bytes = 0
+        self._drained_bytes = 0
         self._busy = False
         self._urgent = False
         self._closing = False
@@ -132,15 +182,22 @@ class BatchWriter:
         self._thread: threading.Thread | None = None
         self.written: set[Partition] = set()
 
-    def add(self, key: tuple[str, int], item: Item) -> None:
-        """Buffer one record (the hot path of ``send``; safe from several threads)."""
+    def add(self, key: tuple[str, int], item: Item, size: int) -> None:
+        """Buffer one record of ``size`` bytes (the hot path of ``send``; thread-safe)."""
         buffer = self._buffers.get(key)
         if buffer is None:
             buffer = self._new_buffer(key)
         if len(buffer) >= self.settings.batch_records:
             self._backlog(buffer)
+        # Bytes sent minus bytes drained is what waits. Each counter has one writer thread
+        # (with several sending threads an increment may get lost, which only loosens the
+        # bound), so the hot path needs no lock.
+        self._sent_bytes += size
+        if self._sent_bytes - self._drained_bytes > self.settings.max_queued_bytes:
+            self._wait_for_bytes()
         buffer.append(item)
         if self._sleeping:
+            self._sleeping = False  # one wake-up is enough: later sends skip Event.set()
             self._wake.set()
 
     def _new_buffer(self, key: tuple[str, int]) -> deque[Item]:
@@ -154,6 +211,24 @@ class BatchWriter:
                 )
                 self._thread.start()
         return buffer
+
+    def _wait_for_bytes(self) -> None:
+        self._urgent = True
+        self._wake.set()
+        limit = self.settings.max_queued_bytes
+        deadline = time.monotonic() + self.settings.max_block
+        with self._cond:
+            while self._sent_bytes - self._drained_bytes > limit and (
+                self._busy or self._pending()
+            ):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BrokerError(
+                        f"producer queue full ({self._sent_bytes - self._drained_bytes} bytes "
+                        f"waiting) for {self.settings.max_block:.0f}s: the disk is not keeping "
+                        "up; raise queue.buffering.max.kbytes or max.block.ms"
+                    )
+                self._cond.wait(min(remaining, 0.05))
 
     def _backlog(self, buffer: deque[Item]) -> None:
         """A full batch waits: wake the writer; block while the queue is over its limit."""
@@ -244,12 +319,18 @@ class BatchWriter:
         rolled: list[Partition],
     ) -> None:
         s = self.settings
+        pieces: list[tuple[tuple[Any, ...], ...]] = []
+        columns = tuple(zip(*items, strict=True))
+        size = _payload(columns[0]) + _payload(columns[1]) + RECORD_OVERHEAD * len(items)
+        self._drained_bytes += size  # only this thread writes it
         try:
             p = self._partition_of(topic, number)
             append_time = self._append_time_of(topic)
             limit = min(s.batch_bytes, self._batch_limit_of(topic))
-            pieces = split_items(items, s.batch_records, limit)
-            batches = [encode_items(piece, log_append_time=append_time) for piece in pieces]
+            pieces = _pieces(items, columns, size, s.batch_records, limit)
+            batches = [
+                encode_columns(k, v, t, h, log_append_time=append_time) for k, v, t, h, _ in pieces
+            ]
             outcome = p.append(batches)
         except StromError as exc:
             if isinstance(exc, TopicNotFoundError):
@@ -259,18 +340,14 @@ class BatchWriter:
         self.written.add(p)
         if outcome.rolled:
             rolled.append(p)
-        for piece, base in zip(pieces, outcome.base_offsets, strict=False):
-            callbacks = tuple(i[4] for i in piece)
+        for (_, _, stamps, _, callbacks), base in zip(pieces, outcome.base_offsets, strict=False):
             if any(callbacks):
-                stamps = (
-                    tuple(i[2] for i in piece)
-                    if append_time is None
-                    else (append_time,) * len(piece)
-                )
+                if append_time is not None:
+                    stamps = (append_time,) * len(callbacks)
                 results.append(Result(callbacks, topic, number, base, stamps, None))
         if outcome.error is not None:
             failed = pieces[len(outcome.base_offsets) :]
-            callbacks = tuple(i[4] for piece in failed for i in piece)
+            callbacks = tuple(c for piece in failed for c in piece[4])
             results.append(Result(callbacks, topic, number, -1, (), outcome.error))
 
     # --- delivery ----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -153,16 +154,16 @@ class _Output:
                 (self.directory / name).unlink(missing_ok=True)
 
 
-def _batches(seg: Segment, limit: int) -> list[tuple[int, bytes]]:
-    out = []
-    for pos, header in seg.headers(0, limit):
-        data = seg.pread(header.length, pos)
-        if not body_ok(data, 0, header):
-            raise CorruptRecordError(
-                f"corrupt record batch in {seg.path} at byte {pos}: compaction stopped"
-            )
-        out.append((pos, data))
-    return out
+def _batches(segments: list[Segment]) -> Iterator[bytes]:
+    """Every batch of ``segments``, checksum-checked, one at a time (memory stays small)."""
+    for seg in segments:
+        for pos, header in seg.headers(0, seg.sealed_size()):
+            data = seg.pread(header.length, pos)
+            if not body_ok(data, 0, header):
+                raise CorruptRecordError(
+                    f"corrupt record batch in {seg.path} at byte {pos}: compaction stopped"
+                )
+            yield data
 
 
 def compact(partition: Partition, *, force: bool = False) -> CompactionResult | None:
@@ -203,54 +204,52 @@ def _compact_locked(p: Partition, force: bool) -> CompactionResult | None:
     if not (force or due or (horizon and now_ms >= horizon)):
         return None
     # Pass 1: the latest offset of every key.
-    contents = [(seg, _batches(seg, seg.sealed_size())) for seg in segments]
-    latest: dict[bytes, int] = {}
-    for _, batches in contents:
-        for _, data in batches:
-            offsets, _, keys, _, _ = decode_columns(data, 0, parse_header(data, 0))
-            for key, offset in zip(keys, offsets, strict=True):
-                if key is not None:
-                    latest[key] = offset
+    latest: dict[bytes | None, int] = {}
+    for data in _batches(segments):
+        offsets, _, keys, _, _ = decode_columns(data, 0, parse_header(data, 0))
+        latest.update(zip(keys, offsets, strict=True))
     # Pass 2: write the survivors.
     out = _Output(p.dir, cfg.segment_bytes, cfg.index_interval_bytes, segments[0].base)
     before = after = 0
     next_horizon = 0
     sync = p.durability.sync_metadata
     try:
-        for _, batches in contents:
-            for _, data in batches:
-                header = parse_header(data, 0)
-                columns = decode_columns(data, 0, header)
-                offsets, _, keys, values, _ = columns
-                batch_horizon = header.delete_horizon
-                keep: list[int] = []
-                tombstones = False
-                for i, (offset, key, value) in enumerate(zip(offsets, keys, values, strict=True)):
-                    if key is not None and latest.get(key) != offset:
+        for data in _batches(segments):
+            header = parse_header(data, 0)
+            columns = decode_columns(data, 0, header)
+            offsets, _, keys, values, _ = columns
+            batch_horizon = header.delete_horizon
+            keep: list[int] = []
+            tombstones = False
+            for i, (offset, key, value) in enumerate(zip(offsets, keys, values, strict=True)):
+                if key is not None and latest.get(key) != offset:
+                    continue
+                if key is not None and value is None:
+                    if batch_horizon and now_ms >= batch_horizon:
                         continue
-                    if key is not None and value is None:
-                        if batch_horizon and now_ms >= batch_horizon:
-                            continue
-                        tombstones = True
-                    keep.append(i)
-                before += header.record_count
-                after += len(keep)
-                if not keep:
-                    continue
-                if tombstones:
-                    if not batch_horizon:
-                        batch_horizon = now_ms + cfg.delete_retention_ms
-                    next_horizon = min(next_horizon or batch_horizon, batch_horizon)
-                if len(keep) == header.record_count and batch_horizon == header.delete_horizon:
-                    out.add(data, header.base_offset, header.max_timestamp)
-                    continue
-                batch = reencode(columns, keep, header, batch_horizon)
-                seal(batch.header, header.base_offset)
-                out.add(bytes(batch.header) + batch.body, header.base_offset, batch.max_timestamp)
+                    tombstones = True
+                keep.append(i)
+            before += header.record_count
+            after += len(keep)
+            if not keep:
+                continue
+            if tombstones:
+                if not batch_horizon:
+                    batch_horizon = now_ms + cfg.delete_retention_ms
+                next_horizon = min(next_horizon or batch_horizon, batch_horizon)
+            if len(keep) == header.record_count and batch_horizon == header.delete_horizon:
+                out.add(data, header.base_offset, header.max_timestamp)
+                continue
+            batch = reencode(columns, keep, header, batch_horizon)
+            seal(batch.header, header.base_offset)
+            out.add(bytes(batch.header) + batch.body, header.base_offset, batch.max_timestamp)
         out.finish(sync)
     except OSError as exc:
         out.discard()
         raise storage_error("write compacted segment", p.dir, exc) from exc
+    except BaseException:
+        out.discard()
+        raise
     outputs = [base for base, _ in out.done]
     inputs = [s.base for s in segments]
     with p.lock:

@@ -178,6 +178,7 @@ PRODUCER_OPTIONS: dict[str, str] = {
     "batch.size": "1048576",
     "batch.num.messages": "10000",
     "queue.buffering.max.messages": "100000",
+    "queue.buffering.max.kbytes": "262144",
     "max.block.ms": "60000",
     "transaction.timeout.ms": "60000",
 }
@@ -207,7 +208,6 @@ KAFKA_CLIENT_IGNORED = frozenset(
         "group.instance.id",
         "isolation.level",
         "message.max.bytes",
-        "queue.buffering.max.kbytes",
         "request.timeout.ms",
         "retries",
         "socket.timeout.ms",

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _METADATA_INTERVAL = 0.5
+_EMPTY: tuple[list[Record], int] = ([], 0)
 _TXN_RECOVERY_INTERVAL = 1.0
 
 
@@ -77,7 +78,8 @@ class LocalConsumer:
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._fetch: dict[TopicPartition, int] = {}
-        self._buffers: dict[TopicPartition, list[Record]] = {}
+        # Fetched records not yet returned: (records, index of the next one).
+        self._buffers: dict[TopicPartition, tuple[list[Record], int]] = {}
         self._readers: dict[TopicPartition, PartitionReader] = {}
         self._paused: set[TopicPartition] = set()
         self._turn = 0
@@ -267,18 +269,17 @@ class LocalConsumer:
             tp = assigned[(start + i) % count]
             if tp in self._paused or tp not in self._positions:
                 continue
-            buffer = self._buffers.get(tp)
-            if not buffer:
-                buffer = self._fill(tp)
-                if not buffer:
+            records, index = self._buffers.get(tp, _EMPTY)
+            if index >= len(records):
+                records, index = self._fill(tp), 0
+                if not records:
                     continue
-            room = max_records - len(out)
-            if len(buffer) > room:
-                out.extend(buffer[:room])
-                self._buffers[tp] = buffer[room:]
+            end = index + max_records - len(out)
+            if index == 0 and end >= len(records):
+                out.extend(records)
             else:
-                out.extend(buffer)
-                self._buffers[tp] = []
+                out.extend(records[index:end])
+            self._buffers[tp] = (records, end)
             self._positions[tp] = out[-1].offset + 1
             if len(out) >= max_records:
                 break

@@ -70,7 +70,9 @@ class Head:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 if os.fstat(fd).st_size < SIZE:
-                    os.ftruncate(fd, SIZE)
+                    # Real bytes, not ftruncate: a hole would be allocated on the first store
+                    # into the mapping, and on a full disk that is a SIGBUS, not an error.
+                    os.pwrite(fd, bytes(SIZE), 0)
                 self._map = mmap.mmap(fd, SIZE)
             finally:
                 os.close(fd)

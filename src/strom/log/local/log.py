@@ -3,6 +3,7 @@ consumers that share open partitions within a process."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from strom.errors import CommitError, ConfigError, TopicNotFoundError
+from strom.errors import CommitError, ConfigError, StorageError, TopicNotFoundError
 from strom.log.local.admin import LocalAdmin
 from strom.log.local.config import LOG_OPTIONS, client_options
 from strom.log.local.consumer import LocalConsumer
@@ -197,7 +198,7 @@ class LocalLog:
         if not marker.exists():
             try:
                 path.mkdir(parents=True, exist_ok=True)
-                atomic_write(marker, (f'{{"group": {_json_str(group)}}}').encode(), sync=False)
+                atomic_write(marker, json.dumps({"group": group}).encode(), sync=False)
             except OSError as exc:
                 raise storage_error("create group directory", path, exc) from exc
         return path
@@ -220,8 +221,11 @@ class LocalLog:
                 raise TopicNotFoundError(
                     f"commit for group {group!r}: topic {topic!r} does not exist"
                 )
-        self.group_dir(group)
-        self.offsets(group).commit(offsets, ids)
+        try:
+            self.group_dir(group)
+            self.offsets(group).commit(offsets, ids)
+        except StorageError as exc:
+            raise CommitError(f"commit for group {group!r} failed, nothing changed: {exc}") from exc
 
     def check_member(self, metadata: LocalGroupMetadata) -> None:
         """CommitError when the consumer behind ``metadata`` left or was removed."""
@@ -241,9 +245,6 @@ class LocalLog:
                 f"{metadata.group_id!r}: its partitions were reassigned, so its offsets "
                 "cannot be committed; abort the transaction"
             )
-
-    def check_group_commit(self, group: str) -> None:
-        """Hook before a transaction commits offsets of ``group`` (nothing to check yet)."""
 
     # --- transactions ------------------------------------------------------------------------
 
@@ -313,9 +314,3 @@ class LocalLog:
         for store in self._offsets.values():
             store.close()
         self.transactions.close()
-
-
-def _json_str(value: str) -> str:
-    import json
-
-    return json.dumps(value)

@@ -235,13 +235,18 @@ class Partition:
 
     def _roll(self, st: HeadState) -> HeadState:
         """Seal the active segment and start a new one at the next offset (under the lock)."""
+        self._seal(st)
+        return self._start_segment(st)
+
+    def _seal(self, st: HeadState) -> None:
+        """Make the active segment durable and publish ``st`` (what was written so far)."""
+        os.ftruncate(self._ifd, st.index_entries * 16)  # drop entries of unpublished batches
         if self.durability.policy is not FsyncPolicy.NONE:
             fsync_fd(self._wfd, self.dir / log_name(self._wbase))
-            os.ftruncate(self._ifd, st.index_entries * 16)
             fsync_fd(self._ifd, self.dir / index_name(self._wbase))
-        else:
-            os.ftruncate(self._ifd, st.index_entries * 16)
         self.head.write(st)
+
+    def _start_segment(self, st: HeadState) -> HeadState:
         base = st.next_offset
         path = self.dir / log_name(base)
         try:
@@ -295,8 +300,9 @@ class Partition:
                 for i, batch in enumerate(batches):
                     size = batch.size
                     if (not atomic or i == 0) and self._due_roll(st, size, now_ms):
-                        st = self._roll(st)
+                        self._seal(st)
                         published = st
+                        st = published = self._start_segment(st)
                         rolled = True
                     base = st.next_offset
                     seal(batch.header, base)

@@ -87,6 +87,7 @@ class LocalProducer:
             batch_bytes=int_option(opts, "batch.size", 1),
             batch_records=int_option(opts, "batch.num.messages", 1),
             max_queued=int_option(opts, "queue.buffering.max.messages", 1),
+            max_queued_bytes=int_option(opts, "queue.buffering.max.kbytes", 1) * 1024,
             max_block=int_option(opts, "max.block.ms") / 1000,
         )
         self._topics: dict[str, _TopicInfo] = {}
@@ -104,7 +105,7 @@ class LocalProducer:
         self._sequence = 0
         self._txn: dict[tuple[str, int], list[Item]] | None = None
         self._txn_offsets: dict[TopicPartition, int] = {}
-        self._txn_group: str | None = None
+        self._txn_group: LocalGroupMetadata | None = None
 
     # --- metadata ----------------------------------------------------------------------------
 
@@ -214,7 +215,7 @@ class LocalProducer:
             )
             self._writer.fail(Result((on_delivery,), topic, partition, -1, (), error))
         else:
-            self._add((topic, partition), item)
+            self._add((topic, partition), item, size + RECORD_OVERHEAD)
 
     # --- delivery ----------------------------------------------------------------------------
 
@@ -271,13 +272,14 @@ class LocalProducer:
                 "send_offsets_to_transaction needs consumer.group_metadata() of a consumer of "
                 f"the same embedded log, got {type(group_metadata).__name__}"
             )
-        if self._txn_group not in (None, group_metadata.group_id):
+        current = self._txn_group
+        if current is not None and current.group_id != group_metadata.group_id:
             raise TransactionError(
                 "send_offsets_to_transaction: one transaction commits offsets of one group "
-                f"({self._txn_group!r}), not also {group_metadata.group_id!r}"
+                f"({current.group_id!r}), not also {group_metadata.group_id!r}"
             )
         self._log.check_member(group_metadata)
-        self._txn_group = group_metadata.group_id
+        self._txn_group = group_metadata
         self._txn_offsets.update({TopicPartition(*tp): int(o) for tp, o in offsets.items()})
 
     def commit_transaction(self, timeout: float = 30.0) -> None:
@@ -287,6 +289,7 @@ class LocalProducer:
             raise TransactionError("commit_transaction: no transaction is open")
         records, offsets, group = self._txn, self._txn_offsets, self._txn_group
         self._txn = None
+        self._txn_group = None
         if not records and not offsets:
             return
         sequence = self._sequence
@@ -329,10 +332,12 @@ class LocalProducer:
                 epoch=self._epoch,
                 sequence=sequence,
                 parts=parts,
-                group=group,
+                group=group.group_id if group is not None else None,
                 offsets=dict(offsets),
                 topic_ids=topic_ids,
             )
+            if group is not None and offsets:
+                self._log.check_member(group)  # still in the group: its offsets may commit
             bases = self._log.transactions.commit(intent, timeout)
         except StromError as exc:
             self._fail_items([i for items in records.values() for i in items], exc)

@@ -103,6 +103,15 @@ class PartitionReader:
             OffsetOutOfRange: ``offset`` is before the first retained offset.
             CorruptRecordError: a batch failed its checksum (unless skipping).
         """
+        for _ in range(3):
+            try:
+                return self._read(offset, max_bytes)
+            except FileNotFoundError:
+                # Another process deleted or replaced a segment since we listed them.
+                self._seg = None
+        return [], offset
+
+    def _read(self, offset: int, max_bytes: int) -> tuple[list[Record], int]:
         p = self.partition
         st = p.state()
         if offset >= st.next_offset:
@@ -175,6 +184,15 @@ class PartitionReader:
 
 def offset_for_time(partition: Partition, timestamp: int) -> int | None:
     """The earliest offset whose record timestamp is >= ``timestamp`` (None: there is none)."""
+    for _ in range(3):
+        try:
+            return _offset_for_time(partition, timestamp)
+        except FileNotFoundError:
+            continue  # a segment was deleted or replaced meanwhile: look again
+    raise StorageError(f"{partition}: segments keep changing; retry offsets_for_times")
+
+
+def _offset_for_time(partition: Partition, timestamp: int) -> int | None:
     p = partition
     st = p.state()
     for seg in p.segments(st):
@@ -206,12 +224,11 @@ def iter_headers(partition: Partition, offset: int) -> Iterator[BatchHeader]:
     st = p.state()
     if offset >= st.next_offset:
         return
-    for seg in p.segments(st):
-        limit = p.limit(seg, st)
-        following = [s for s in p.segments(st) if s.base > seg.base]
-        if following and following[0].base <= offset:
-            continue
+    segments = p.segments(st)
+    for i, seg in enumerate(segments):
+        if i + 1 < len(segments) and segments[i + 1].base <= offset:
+            continue  # entirely before ``offset``
         start = p.index(seg, st).position_for_offset(offset) if seg.base <= offset else 0
-        for _, header in seg.headers(start, limit):
+        for _, header in seg.headers(start, p.limit(seg, st)):
             if header.last_offset >= offset:
                 yield header

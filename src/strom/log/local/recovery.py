@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from strom.log.local.durability import BOOT_ID, storage_error
+from strom.log.local.durability import BOOT_ID, fsync_dir, storage_error
 from strom.log.local.head import HeadState
 from strom.log.local.index import NO_TIMESTAMP, SegmentIndex, encode_index
 from strom.log.local.segment import (
@@ -141,6 +141,8 @@ def recover(
     if not bases:
         fd = os.open(directory / log_name(0), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         os.close(fd)
+        if sync:  # the file must survive a machine crash with the data acknowledged in it
+            fsync_dir(directory)
         bases = [0]
     for base in bases[:-1]:
         index_path = directory / index_name(base)

@@ -121,6 +121,20 @@ def _decode_headers(blob: bytes) -> Headers:
     return tuple(out)
 
 
+def _column(items: Sequence[bytes | None]) -> tuple[Sequence[int], bytes]:
+    """Lengths (-1 for None) and concatenation of keys or values; C-level in common cases."""
+    try:
+        lengths = list(map(len, items))  # type: ignore[arg-type]
+    except TypeError:  # some are None
+        pass
+    else:
+        return lengths, b"".join(items)  # type: ignore[arg-type]
+    nones = items.count(None)
+    if nones == len(items):
+        return [-1] * nones, b""
+    return [-1 if i is None else len(i) for i in items], b"".join([i for i in items if i])
+
+
 class EncodedBatch(NamedTuple):
     """A batch ready to append: its header (patched by :func:`seal`) and its body."""
 
@@ -166,15 +180,17 @@ def encode(
     else:
         last_delta = n - 1
     parts.append(struct.pack(f"<{n}q", *timestamps))
-    parts.append(struct.pack(f"<{n}i", *[-1 if k is None else len(k) for k in keys]))
-    parts.append(struct.pack(f"<{n}i", *[-1 if v is None else len(v) for v in values]))
+    key_lens, key_data = _column(keys)
+    value_lens, value_data = _column(values)
+    parts.append(struct.pack(f"<{n}i", *key_lens))
+    parts.append(struct.pack(f"<{n}i", *value_lens))
     blobs: list[bytes] | None = None
     if headers is not None and any(headers):
         attributes |= ATTR_HEADERS
         blobs = [_encode_headers(h) if h else b"" for h in headers]
         parts.append(struct.pack(f"<{n}I", *[len(b) for b in blobs]))
-    parts.append(b"".join([k for k in keys if k]))
-    parts.append(b"".join([v for v in values if v]))
+    parts.append(key_data)
+    parts.append(value_data)
     if blobs is not None:
         parts.append(b"".join(blobs))
     body = b"".join(parts)

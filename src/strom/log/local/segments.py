@@ -65,6 +65,8 @@ class Segment:
                 if self._fd < 0:
                     try:
                         fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                    except FileNotFoundError:
+                        raise  # removed by retention or compaction: the reader re-locates
                     except OSError as exc:
                         raise storage_error("open segment", self.path, exc) from exc
                     if os.fstat(fd).st_ino != self.ino:

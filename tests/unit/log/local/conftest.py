@@ -84,7 +84,7 @@ def read(
     out: list[Record] = []
     for _ in range(200):
         position = consumer.position(tp)
-        if position is not None and position >= high or len(out) >= limit:
+        if (position is not None and position >= high) or len(out) >= limit:
             break
         out.extend(consumer.poll(max_records=10_000, timeout=0.05))
     consumer.close()

@@ -9,6 +9,7 @@ import pytest
 
 import strom.log
 from strom.errors import (
+    BrokerError,
     ConfigError,
     DeliveryError,
     RecordTooLargeError,
@@ -17,6 +18,7 @@ from strom.errors import (
 from strom.log import TopicPartition, TopicSpec
 from strom.log.local import LocalLog
 from strom.log.local.durability import FsyncPolicy
+from strom.log.local.locks import FileLock
 from tests.unit.log.local.conftest import create, produce, read
 
 
@@ -154,3 +156,26 @@ def test_closing_the_log_closes_its_clients(open_log: Callable[..., LocalLog]) -
     log.close()  # flushes the producer
     reopened = open_log()
     assert [r.value for r in read(reopened, "t")] == [b"queued"]
+
+
+def test_send_blocks_then_fails_when_the_writer_cannot_keep_up(
+    open_log: Callable[..., LocalLog],
+) -> None:
+    log = open_log()
+    create(log, "t")
+    log.partition("t", 0)  # recovered and ready; now another process "holds" its lock
+    holder = FileLock(log.topics.partition_dir("t", 0) / "lock")
+    holder.acquire()
+    producer = log.producer(
+        options={"queue.buffering.max.kbytes": "4", "max.block.ms": "300", "linger.ms": "0"}
+    )
+    sent = 0
+    with pytest.raises(BrokerError, match="queue full"):
+        for _ in range(1000):
+            producer.send("t", b"x" * 100)
+            sent += 1
+    assert 0 < sent < 1000
+    holder.release()
+    producer.flush(10)  # everything accepted before the error is written
+    producer.close()
+    assert len(read(log, "t")) == sent

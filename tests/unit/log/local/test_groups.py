@@ -95,7 +95,7 @@ def test_callbacks_follow_the_eager_protocol(open_log: Callable[..., LocalLog]) 
 def test_a_member_that_stops_polling_is_expired_and_told(open_log: Callable[..., LocalLog]) -> None:
     log = open_log()
     create(log, "t", partitions=2)
-    opts = {"session.timeout.ms": "300", "max.poll.interval.ms": "100"}
+    opts = {"session.timeout.ms": "1000", "max.poll.interval.ms": "200"}
     lost: list[list[TopicPartition]] = []
     sleepy = log.consumer("g", options=opts)
     sleepy.subscribe(["t"], on_lost=lost.append)
