@@ -50,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workloads", help="comma-separated workload names (default: all)")
     p.add_argument("--bootstrap", help="host:port of a running Kafka broker to use")
-    p.add_argument("--docs", type=Path, default=DOCS, help="report file to update")
+    p.add_argument(
+        "--docs",
+        type=Path,
+        help=f"report file to update (default {DOCS.relative_to(DOCS.parent.parent)}; a run "
+        "narrowed with --only/--workloads updates it only when --docs is given)",
+    )
     p.add_argument("--no-docs", action="store_true", help="do not update the report file")
     p.add_argument("--list", action="store_true", help="list workloads and implementations")
     p.add_argument(
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         _list(all_workloads)
         return 0
     if args.render:
-        render_saved(args.render, None if args.no_docs else args.docs)
+        render_saved(args.render, None if args.no_docs else args.docs or DOCS)
         return 0
     chosen = set(args.workloads.split(",")) if args.workloads else None
     unknown = (chosen or set()) - {w.name for w in all_workloads}
@@ -184,9 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     generated = report.render(meta, workloads, ctx.results, ctx.notes)
     print()
     print(generated)
-    if not args.quick and not args.no_docs and not interrupted:
-        report.write_docs(args.docs, generated)
-        print(f"[bench] wrote {args.docs}", flush=True)
+    partial = bool(args.only or args.workloads) and args.docs is None
+    if partial and not args.quick and not args.no_docs:
+        print("[bench] a narrowed run does not update the report (pass --docs to write it)")
+    elif not args.quick and not args.no_docs and not interrupted:
+        docs = args.docs or DOCS
+        report.write_docs(docs, generated)
+        print(f"[bench] wrote {docs}", flush=True)
     print(f"[bench] raw results: {raw}", flush=True)
     # A failed implementation is reported in the results; the command fails only when the run
     # was cut short or measured nothing at all.

@@ -125,7 +125,8 @@ def run_one(ctx: Context, kafka: Kafka, workload: Workload, impl: Impl, rep: int
         gen_run = gen.wait(s.latency_warmup_s + s.latency_seconds + 120)
         probe_run = probe.wait(s.latency_warmup_s + s.latency_seconds + 120)
         # The app stops by itself after the last input; one that tails forever is stopped here.
-        app_run = app.wait(15.0, sig=_stop_signal(impl)) if app is not None else None
+        own_stop = 0.0 if impl.config.get("tails_forever") else 15.0
+        app_run = app.wait(own_stop, sig=_stop_signal(impl)) if app is not None else None
         if probe_run.result is None or gen_run.result is None:
             res.error = "probe or load generator gave no result: " + (
                 probe_run.error_tail() or gen_run.error_tail()

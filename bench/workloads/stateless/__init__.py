@@ -52,7 +52,8 @@ WORKLOAD = Workload(
             "bytewax",
             env="bytewax",
             group_based=False,
-            config={"stop_signal": "SIGINT"},
+            # Tailing (latency mode), it cannot stop by itself: the runner sends SIGINT.
+            config={"stop_signal": "SIGINT", "tails_forever": True},
             note="Bytewax keeps input offsets in its recovery store (snapshot every epoch = "
             "the commit interval), not in a Kafka group; its sink flushes every batch",
         ),
