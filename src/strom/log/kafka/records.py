@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, Message
 
 from strom.errors import StromError
 from strom.log.kafka.errors import translate
-from strom.log.types import Record
+from strom.log.types import Record, make_record
 
 
 def to_records(
@@ -40,7 +40,7 @@ def to_records(
         # A fetched message always has topic, partition and offset (the stubs say Optional);
         # header values are bytes or None (Kafka's null header), never str.
         append(
-            Record(
+            make_record(
                 msg.topic(),  # type: ignore[arg-type]
                 msg.partition(),  # type: ignore[arg-type]
                 msg.offset(),  # type: ignore[arg-type]

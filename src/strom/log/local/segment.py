@@ -36,13 +36,13 @@ known under the partition lock, so it is covered by the small header CRC, comput
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import repeat
 from typing import Any, NamedTuple
 
 from crc32c import crc32c
 
-from strom.log.types import Headers, Record
+from strom.log.types import Headers, Record, make_record
 
 MAGIC = 1
 HEADER = struct.Struct("<qIIIBBIIqqhiq")
@@ -241,43 +241,7 @@ def body_ok(buf: bytes | memoryview, pos: int, header: BatchHeader) -> bool:
     return crc32c(buf[pos + HEADER_SIZE : pos + header.length]) == header.body_crc
 
 
-# Record construction is the largest per-record cost of reading. Record is a frozen dataclass
-# whose __init__ goes through object.__setattr__ and a validation hook; the offsets read here
-# are valid by construction, so records are built through the slot descriptors, which is
-# twice as fast. tests/unit/log/local/test_segment.py checks the result equals Record(...).
-_new = object.__new__
-_SLOTS = [
-    Record.__dict__[name].__set__
-    for name in ("topic", "partition", "offset", "key", "value", "timestamp", "headers")
-]
-
-
-def _make_record_factory() -> Callable[..., Record]:
-    set_topic, set_partition, set_offset, set_key, set_value, set_ts, set_headers = _SLOTS
-
-    def make(
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        timestamp: int,
-        headers: Headers,
-    ) -> Record:
-        record: Record = _new(Record)
-        set_topic(record, topic)
-        set_partition(record, partition)
-        set_offset(record, offset)
-        set_key(record, key)
-        set_value(record, value)
-        set_ts(record, timestamp)
-        set_headers(record, headers)
-        return record
-
-    return make
-
-
-make_record = _make_record_factory()
+# Records read here are valid by construction: built without validation (types.make_record).
 
 
 def _slices(buf: bytes, pos: int, lengths: Sequence[int]) -> tuple[list[bytes | None], int]:
