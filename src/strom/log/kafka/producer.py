@@ -146,26 +146,27 @@ class KafkaProducer:
                 f"send to topic {topic!r} failed: partition {partition} does not exist "
                 f"(the topic has {count} partitions)"
             )
-        hdrs = normalize_headers(headers) if headers else ()
-        size = len(value or b"") + len(key or b"") + sum(len(n) + len(v) for n, v in hdrs)
-        if size > self._limit:
-            raise RecordTooLargeError(
-                f"record of {size} bytes (key + value + headers) for topic {topic!r} exceeds "
-                f"the producer's limit of {self._limit} bytes (message.max.bytes); split the "
-                "value or raise message.max.bytes together with the topic's max.message.bytes"
-            )
         callback = self._callback(on_delivery) if on_delivery is not None else self._on_delivery
-        kwargs: dict[str, Any] = {"on_delivery": callback}
-        if partition is not None:
-            kwargs["partition"] = partition
-        if timestamp is not None:
-            kwargs["timestamp"] = timestamp
-        if hdrs:
-            kwargs["headers"] = list(hdrs)
+        hdrs = normalize_headers(headers) if headers else ()
+        kwargs: dict[str, Any] | None = None
+        if partition is not None or timestamp is not None or hdrs:
+            kwargs = {}
+            if partition is not None:
+                kwargs["partition"] = partition
+            if timestamp is not None:
+                kwargs["timestamp"] = timestamp
+            if hdrs:
+                kwargs["headers"] = list(hdrs)
+        produce = self._producer.produce
         deadline = 0.0
         while True:
             try:
-                self._producer.produce(topic, value, key, **kwargs)
+                # librdkafka checks message.max.bytes itself (mapped below), so the common
+                # case costs one C call.
+                if kwargs is None:
+                    produce(topic, value, key, on_delivery=callback)
+                else:
+                    produce(topic, value, key, on_delivery=callback, **kwargs)
                 return
             except BufferError:
                 # librdkafka's queue is full: serve deliveries to make room, within bounds.
@@ -181,9 +182,14 @@ class KafkaProducer:
             except KafkaException as exc:
                 err = kafka_error(exc)
                 if err is not None and err.code() in TOO_LARGE:
+                    size = (
+                        len(value or b"") + len(key or b"") + sum(len(n) + len(v) for n, v in hdrs)
+                    )
                     raise RecordTooLargeError(
-                        f"record of {size} bytes for topic {topic!r} exceeds the producer's "
-                        f"limit of {self._limit} bytes (message.max.bytes): {err.str()}"
+                        f"record of {size} bytes (key + value + headers) for topic {topic!r} "
+                        f"exceeds the producer's limit of {self._limit} bytes "
+                        "(message.max.bytes); split the value or raise message.max.bytes "
+                        "together with the topic's max.message.bytes"
                     ) from None
                 raise translate(
                     exc, "send", topic=topic, partition=partition, bootstrap=self._bootstrap

@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from strom.runtime.functions.base import Fn, step_failed
+from strom.runtime.functions.base import Fn, StepCounter, step_failed, timed
 
 
-def compile_filter(step: str, predicate: Callable[[Any], object], downstream: Fn) -> Fn:
-    """A step passing ``value`` downstream when ``predicate(value)`` is true.
+def compile_filter(
+    step: str,
+    predicate: Callable[[Any], object],
+    downstream: Fn,
+    counter: StepCounter | None = None,
+) -> Fn:
+    """A step passing ``value`` downstream when ``predicate(value)`` is true, counted in
+    ``counter`` (records filtered out count as dropped).
 
     Example:
         >>> out = []
@@ -19,13 +25,20 @@ def compile_filter(step: str, predicate: Callable[[Any], object], downstream: Fn
         >>> out
         [0, 2, 4]
     """
+    c = counter if counter is not None else StepCounter(step)
+    if c.timing:
+        predicate = timed(predicate, c)
 
     def filter_(value: Any) -> None:
+        c.records_in += 1
         try:
             keep = predicate(value)
         except Exception as exc:
+            c.dropped += 1
             raise step_failed(step, exc) from exc
         if keep:
             downstream(value)
+        else:
+            c.dropped += 1
 
     return filter_

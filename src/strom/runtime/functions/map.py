@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from strom.runtime.functions.base import Fn, step_failed
+from strom.runtime.functions.base import Fn, StepCounter, step_failed, timed
 
 
-def compile_map(step: str, fn: Callable[[Any], Any], downstream: Fn) -> Fn:
-    """A step passing ``fn(value)`` downstream.
+def compile_map(
+    step: str, fn: Callable[[Any], Any], downstream: Fn, counter: StepCounter | None = None
+) -> Fn:
+    """A step passing ``fn(value)`` downstream, counted in ``counter``.
 
     Example:
         >>> out = []
@@ -17,11 +19,16 @@ def compile_map(step: str, fn: Callable[[Any], Any], downstream: Fn) -> Fn:
         >>> out
         [42]
     """
+    c = counter if counter is not None else StepCounter(step)
+    if c.timing:
+        fn = timed(fn, c)
 
     def map_(value: Any) -> None:
+        c.records_in += 1
         try:
             result = fn(value)
         except Exception as exc:
+            c.dropped += 1
             raise step_failed(step, exc) from exc
         downstream(result)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from strom.runtime.functions.base import Fn, step_failed
+from strom.runtime.functions.base import Fn, StepCounter, step_failed, timed
 
 
-def compile_peek(step: str, fn: Callable[[Any], object], downstream: Fn) -> Fn:
+def compile_peek(
+    step: str, fn: Callable[[Any], object], downstream: Fn, counter: StepCounter | None = None
+) -> Fn:
     """A step calling ``fn(value)`` and passing ``value`` on unchanged.
 
     Example:
@@ -17,24 +19,36 @@ def compile_peek(step: str, fn: Callable[[Any], object], downstream: Fn) -> Fn:
         >>> seen, out
         ([7], [7])
     """
+    c = counter if counter is not None else StepCounter(step)
+    if c.timing:
+        fn = timed(fn, c)
 
     def peek_(value: Any) -> None:
+        c.records_in += 1
         try:
             fn(value)
         except Exception as exc:
+            c.dropped += 1
             raise step_failed(step, exc) from exc
         downstream(value)
 
     return peek_
 
 
-def compile_for_each(step: str, fn: Callable[[Any], object]) -> Fn:
-    """A terminal step calling ``fn(value)``."""
+def compile_for_each(
+    step: str, fn: Callable[[Any], object], counter: StepCounter | None = None
+) -> Fn:
+    """A terminal step calling ``fn(value)``; its records out are the calls that returned."""
+    c = counter if counter is not None else StepCounter(step)
+    if c.timing:
+        fn = timed(fn, c)
 
     def for_each_(value: Any) -> None:
+        c.records_in += 1
         try:
             fn(value)
         except Exception as exc:
+            c.dropped += 1
             raise step_failed(step, exc) from exc
 
     return for_each_
