@@ -96,6 +96,11 @@ class KafkaAdmin:
                 and (topic.error is None or topic.error.code() not in TOPIC_NOT_FOUND)
                 and bool(topic.partitions)
             )
+            if exists and present:
+                # Created is not yet served: wait until every partition has a leader.
+                return all(
+                    part.leader >= 0 and part.error is None for part in topic.partitions.values()
+                )
             return exists == present
 
         pending = list(names)

@@ -11,6 +11,7 @@ Two librdkafka behaviours are smoothed over here:
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -358,18 +359,33 @@ class KafkaConsumer:
         """(low, high) offsets of ``partition``, asked from the broker."""
         tp = TopicPartition(*partition)
         self._ready("read watermarks", timeout)
-        try:
-            result = self._consumer.get_watermark_offsets(
-                KafkaTopicPartition(tp.topic, tp.partition), timeout=timeout, cached=False
-            )
-        except KafkaException as exc:
-            raise translate(
-                exc,
-                "read watermarks",
-                topic=tp.topic,
-                partition=tp.partition,
-                bootstrap=self._bootstrap,
-            ) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                result = self._consumer.get_watermark_offsets(
+                    KafkaTopicPartition(tp.topic, tp.partition),
+                    timeout=max(deadline - time.monotonic(), 0.1),
+                    cached=False,
+                )
+                break
+            except KafkaException as exc:
+                err = kafka_error(exc)
+                # Leadership moves (or a just-created partition not yet served) are transient.
+                transient = err is not None and (
+                    err.retriable()
+                    or err.code()
+                    in (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
+                )
+                if transient and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise translate(
+                    exc,
+                    "read watermarks",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    bootstrap=self._bootstrap,
+                ) from None
         if result is None:
             raise BrokerError(
                 f"read watermarks of {tp.topic}[{tp.partition}] timed out after {timeout:g} s"
