@@ -30,6 +30,8 @@ class SerializationError(StromError):
         topic: the topic of the record, when known.
         partition: the partition of the record, when known.
         offset: the offset of the record, when known.
+        step: the step that could not serialize its output (``to``, a repartitioning
+            ``key_by``), when it is one; its error policy applies.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class SerializationError(StromError):
         topic: str | None = None,
         partition: int | None = None,
         offset: int | None = None,
+        step: str | None = None,
     ) -> None:
         where = []
         if topic is not None:
@@ -52,6 +55,7 @@ class SerializationError(StromError):
         self.topic = topic
         self.partition = partition
         self.offset = offset
+        self.step = step
 
 
 class ProcessingError(StromError):
@@ -149,4 +153,46 @@ class CorruptRecordError(StorageError):
 
 
 # Error policies live in their own module; re-exported so users write strom.errors.dead_letter().
-from strom.error_policies import *  # noqa: E402, F403
+from strom.error_policies import (  # noqa: E402
+    Action,
+    Backoff,
+    ErrorHandler,
+    ErrorPolicy,
+    ErrorResponse,
+    backoff,
+    dead_letter,
+    fail,
+    retry,
+    skip,
+)
+
+__all__ = [
+    "Action",
+    "Backoff",
+    "BrokerError",
+    "BrokerUnavailableError",
+    "CommitError",
+    "ConfigError",
+    "CorruptRecordError",
+    "DeliveryError",
+    "ErrorHandler",
+    "ErrorPolicy",
+    "ErrorResponse",
+    "ProcessingError",
+    "ProducerFencedError",
+    "RecordTooLargeError",
+    "SerializationError",
+    "SinkBusyError",
+    "StateError",
+    "StorageError",
+    "StromError",
+    "TopicExistsError",
+    "TopicNotFoundError",
+    "TransactionError",
+    "UnsupportedError",
+    "backoff",
+    "dead_letter",
+    "fail",
+    "retry",
+    "skip",
+]
