@@ -65,6 +65,7 @@ class FailureTracker:
         dead_letters: the writer for ``dead_letter`` policies (required when one is used).
         metrics: where to count errors, retries, skips and dead letters (optional).
         clock: epoch ms now; injected so tests control time.
+        app: the application's name, added to every log line as ``app``.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class FailureTracker:
         dead_letters: DeadLetterWriter | None = None,
         metrics: Metrics | None = None,
         clock: Clock = system_clock_ms,
+        app: str | None = None,
     ) -> None:
         topics = handler.dead_letter_topics()
         if topics and dead_letters is None:
@@ -85,6 +87,7 @@ class FailureTracker:
         self._writer = dead_letters
         self._metrics = metrics
         self._clock = clock
+        self._context: dict[str, str] = {"app": app} if app is not None else {}
         self._attempts: dict[tuple[str, int, int], _Attempts] = {}
         self._waiting: dict[TopicPartition, int] = {}
 
@@ -107,6 +110,7 @@ class FailureTracker:
         error_type = error_type_name(error)
         where = f"{record.topic}/{record.partition}@{record.offset}"
         extra = {
+            **self._context,
             "step": step,
             "topic": record.topic,
             "partition": record.partition,

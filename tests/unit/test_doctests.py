@@ -16,9 +16,9 @@ import pytest
 
 import strom
 
-MODULES = sorted(
-    info.name for info in pkgutil.walk_packages(strom.__path__, prefix="strom.")
-) + ["strom"]
+MODULES = sorted(info.name for info in pkgutil.walk_packages(strom.__path__, prefix="strom.")) + [
+    "strom"
+]
 
 
 def test_most_modules_have_examples() -> None:

@@ -1,4 +1,5 @@
-"""What every strom command shares: the ``--broker`` option, opening the log, error display.
+"""What every strom command shares: the ``--broker`` option, opening the log, logging set-up,
+error display.
 
 Example:
     A command module defines a click command and uses these helpers::
@@ -26,10 +27,17 @@ from rich.text import Text
 import strom.log
 from strom.errors import StromError
 from strom.log.url import DEFAULT_URL_ENV
+from strom.ops.logging import configure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _BROKER_KEY = "strom.broker"
+_LOG_LEVEL_KEY = "strom.log_level"
+_LOG_FORMAT_KEY = "strom.log_format"
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL_ENV = "STROM_LOG_LEVEL"
+LOG_FORMAT_ENV = "STROM_LOG_FORMAT"
 
 BROKER_HELP = (
     "Log URL: kafka://HOST:PORT[,HOST:PORT] or local://PATH. "
@@ -95,6 +103,48 @@ def root_broker_option(func: F) -> F:
         help=BROKER_HELP,
     )
     return option(func)
+
+
+def root_logging_options(func: F) -> F:
+    """Add ``--log-level`` and ``--log-format`` to the root group ($STROM_LOG_LEVEL,
+    $STROM_LOG_FORMAT); the group's callback passes them to :func:`setup_logging`."""
+    level = click.option(
+        "--log-level",
+        type=click.Choice(LOG_LEVELS, case_sensitive=False),
+        envvar=LOG_LEVEL_ENV,
+        show_envvar=True,
+        default=None,
+        help="Lowest level of log lines on stderr. Default: INFO for 'run', else WARNING.",
+    )
+    fmt = click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        envvar=LOG_FORMAT_ENV,
+        show_envvar=True,
+        default=None,
+        help="Log lines as text (default) or as one JSON object per line.",
+    )
+    return level(fmt(func))
+
+
+def setup_logging(
+    level: str | None = None, fmt: str | None = None, *, default_level: str = "WARNING"
+) -> None:
+    """Configure strom's logging (:func:`strom.ops.logging.configure`) for this command.
+
+    ``level`` and ``fmt`` given to a subcommand win over the root group's ``--log-level`` and
+    ``--log-format`` (the choices given are remembered in the context for subcommands);
+    when none is given, ``default_level`` and text.
+    """
+    ctx = click.get_current_context()
+    if level:
+        ctx.meta[_LOG_LEVEL_KEY] = level
+    if fmt:
+        ctx.meta[_LOG_FORMAT_KEY] = fmt
+    configure(
+        level=str(ctx.meta.get(_LOG_LEVEL_KEY) or default_level),
+        fmt="json" if ctx.meta.get(_LOG_FORMAT_KEY) == "json" else "text",
+    )
 
 
 def json_option(func: F) -> F:

@@ -20,7 +20,7 @@ import sys
 import click
 
 import strom
-from strom.cli.common import StromGroup, root_broker_option
+from strom.cli.common import StromGroup, root_broker_option, root_logging_options, setup_logging
 from strom.cli.consume import consume
 from strom.cli.dlq import dlq
 from strom.cli.lag import lag
@@ -31,13 +31,15 @@ from strom.cli.topics import topics
 
 @click.group(cls=StromGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @root_broker_option
+@root_logging_options
 @click.version_option(strom.__version__, prog_name="strom")
-def cli() -> None:
+def cli(log_level: str | None, log_format: str | None) -> None:
     """strom: event streaming over Kafka or an embedded log.
 
     Every command takes --broker (or $STROM_BROKER) and works the same on kafka:// and
-    local:// logs.
+    local:// logs. Log lines go to stderr: --log-format json for log shippers.
     """
+    setup_logging(log_level, log_format)
 
 
 COMMANDS: list[click.Command] = [topics, produce, consume, lag, dlq, run]

@@ -20,8 +20,7 @@ import click
 
 import strom.log
 from strom.app import App
-from strom.cli.common import CommandError, broker_option, broker_url
-from strom.ops.logging import configure
+from strom.cli.common import LOG_LEVELS, CommandError, broker_option, broker_url, setup_logging
 
 
 def load_app(target: str) -> App:
@@ -77,25 +76,25 @@ def _import(name: str) -> ModuleType:
 @broker_option
 @click.option(
     "--log-level",
-    default="INFO",
-    show_default=True,
-    help="DEBUG, INFO, WARNING or ERROR.",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default=None,
+    help="As strom --log-level (default here: INFO).",
 )
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines as text or as JSON objects.",
+    default=None,
+    help="As strom --log-format.",
 )
-def run(target: str, log_level: str, log_format: str) -> None:
+def run(target: str, log_level: str | None, log_format: str | None) -> None:
     """Run the strom.App named MODULE:APP until SIGTERM or SIGINT.
 
     The first signal stops it gracefully (finish the batch, flush, commit, close); a second
     one exits at once. --broker, when it names another log than the default, overrides the
-    application's broker.
+    application's broker. Log lines carry the context of what they are about (app, step,
+    topic, partition, offset): as key=value pairs, or as JSON fields with --log-format json.
     """
-    configure(level=log_level, fmt="json" if log_format == "json" else "text")
+    setup_logging(log_level, log_format, default_level="INFO")
     app = load_app(target)
     url = broker_url()
     app.run(broker=url if url != strom.log.default_url() else None)

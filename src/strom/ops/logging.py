@@ -112,6 +112,20 @@ class ContextLogger(logging.LoggerAdapter[logging.Logger]):
         return msg, kwargs
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (like logging's
+    last-resort handler), so a handler configured once keeps working when stderr is swapped,
+    e.g. by a test runner capturing output."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass  # StreamHandler.__init__ assigns one; ours is always the current stderr
+
+
 def configure(
     *,
     level: int | str = "INFO",
@@ -119,7 +133,8 @@ def configure(
     stream: TextIO | None = None,
     logger: str = "strom",
 ) -> logging.Handler:
-    """Send ``logger``'s records (``strom`` by default) to ``stream`` (stderr) as text or JSON.
+    """Send ``logger``'s records (``strom`` by default) to ``stream`` as text or JSON; by
+    default to the process's stderr (the current ``sys.stderr`` at each record).
 
     Replaces a handler installed by an earlier call on the same logger, so calling it twice
     does not double every line. Returns the handler.
@@ -142,7 +157,9 @@ def configure(
     for old in list(target.handlers):
         if getattr(old, "_strom_handler", False):
             target.removeHandler(old)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler: logging.Handler = (
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
     handler.setFormatter(formatter)
     handler._strom_handler = True  # type: ignore[attr-defined]  # marks ours for replacement
     target.addHandler(handler)

@@ -3,7 +3,8 @@
 Each node becomes a plain function (see :mod:`strom.runtime.functions`) that calls the
 functions of its children. A node reached from two sources (through ``merge``) is compiled
 once per source, so each chain knows, at compile time, what its source's serdes are and
-whether the bytes it read can be written out unchanged.
+whether the bytes it read can be written out unchanged; its compiled copies share one
+:class:`~strom.runtime.functions.base.StepCounter`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from strom.dsl import graph as g
 from strom.log.protocols import Producer
-from strom.runtime.functions.base import Fn, fan_out
+from strom.runtime.functions.base import Fn, StepCounter, StepCounters, fan_out
 from strom.runtime.functions.branch import compile_split
 from strom.runtime.functions.filter import compile_filter
 from strom.runtime.functions.flat_map import compile_flat_map
@@ -65,12 +66,16 @@ def _stateless(obj: object) -> bool:
     )
 
 
-def compile_plan(plan: Plan, producer: Producer) -> dict[str, CompiledSource]:
-    """One compiled chain per topic in ``plan.sources``."""
+def compile_plan(
+    plan: Plan, producer: Producer, counters: StepCounters | None = None
+) -> dict[str, CompiledSource]:
+    """One compiled chain per topic in ``plan.sources``; every step counts its records in
+    ``counters`` (by step name), which the runner publishes once per batch."""
+    counters = counters if counters is not None else StepCounters()
     return {
         name: CompiledSource(
             name,
-            _SourceCompiler(plan, source, producer).compile(),
+            _SourceCompiler(plan, source, producer, counters).compile(),
             source.topic.key,
             source.topic.value,
         )
@@ -81,10 +86,13 @@ def compile_plan(plan: Plan, producer: Producer) -> dict[str, CompiledSource]:
 class _SourceCompiler:
     """Compiles the part of the graph one source's records flow through."""
 
-    def __init__(self, plan: Plan, source: SourcePlan, producer: Producer) -> None:
+    def __init__(
+        self, plan: Plan, source: SourcePlan, producer: Producer, counters: StepCounters
+    ) -> None:
         self._plan = plan
         self._source = source
         self._producer = producer
+        self._counters = counters
         self._memo: dict[g.Node, Fn] = {}
         self._reachable = self._reach(source.roots)
         self._intact: dict[g.Node, bool] = {}
@@ -130,37 +138,38 @@ class _SourceCompiler:
         return fn
 
     def _build(self, node: g.Node) -> Fn:
-        if isinstance(node, g.Map):
-            return compile_map(node.name, node.fn, self._downstream(node))
-        if isinstance(node, g.Filter):
-            return compile_filter(node.name, node.predicate, self._downstream(node))
-        if isinstance(node, g.FlatMap):
-            return compile_flat_map(node.name, node.fn, self._downstream(node))
-        if isinstance(node, g.Peek):
-            return compile_peek(node.name, node.fn, self._downstream(node))
-        if isinstance(node, g.ForEach):
-            return compile_for_each(node.name, node.fn)
-        if isinstance(node, g.KeyBy):
-            return self._key_by(node)
-        if isinstance(node, g.Split):
-            return self._split(node)
         if isinstance(node, g.SplitBranch | g.Merge):
-            return self._downstream(node)
+            return self._downstream(node)  # pass-through: nothing of its own to count
+        counter = self._counters(node.name)
+        if isinstance(node, g.Map):
+            return compile_map(node.name, node.fn, self._downstream(node), counter)
+        if isinstance(node, g.Filter):
+            return compile_filter(node.name, node.predicate, self._downstream(node), counter)
+        if isinstance(node, g.FlatMap):
+            return compile_flat_map(node.name, node.fn, self._downstream(node), counter)
+        if isinstance(node, g.Peek):
+            return compile_peek(node.name, node.fn, self._downstream(node), counter)
+        if isinstance(node, g.ForEach):
+            return compile_for_each(node.name, node.fn, counter)
+        if isinstance(node, g.KeyBy):
+            return self._key_by(node, counter)
+        if isinstance(node, g.Split):
+            return self._split(node, counter)
         if isinstance(node, g.To):
-            return self._to(node)
+            return self._to(node, counter)
         if isinstance(node, g.SinkStep):
-            return compile_sink(node.name, node.sink)
+            return compile_sink(node.name, node.sink, counter)
         raise TypeError(f"cannot compile step {node.name!r} of type {type(node).__name__}")
 
-    def _key_by(self, node: g.KeyBy) -> Fn:
+    def _key_by(self, node: g.KeyBy, counter: StepCounter) -> Fn:
         topic = self._plan.repartitions.get(node)
         if topic is None:
-            return compile_key_by(node.name, node.fn, self._downstream(node))
+            return compile_key_by(node.name, node.fn, self._downstream(node), counter)
         return compile_repartition(
-            node.name, node.fn, self._producer, topic.name, topic.key, topic.value
+            node.name, node.fn, self._producer, topic.name, topic.key, topic.value, counter
         )
 
-    def _split(self, node: g.Split) -> Fn:
+    def _split(self, node: g.Split, counter: StepCounter) -> Fn:
         outputs: dict[int, Fn] = {}
         for child in self._plan.children[node]:
             assert isinstance(child, g.SplitBranch)
@@ -171,9 +180,10 @@ class _SourceCompiler:
             node.predicates,
             [outputs.get(i) for i in range(n)],
             outputs.get(n) if node.default is not None else None,
+            counter,
         )
 
-    def _to(self, node: g.To) -> Fn:
+    def _to(self, node: g.To, counter: StepCounter) -> Fn:
         source = self._source.topic
         target = node.topic
         return compile_to(
@@ -185,4 +195,5 @@ class _SourceCompiler:
             key_bytes_reusable=same_serde(source.key, target.key),
             value_bytes_reusable=same_serde(source.value, target.value)
             and all(self._value_intact(p) for p in node.parents),
+            counter=counter,
         )

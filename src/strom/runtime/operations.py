@@ -7,9 +7,12 @@ runner                         :class:`Operations`
 ``start()``                    :meth:`~Operations.start`: create the dead-letter topics, start
                                the HTTP endpoint (when enabled)
 before each poll               :meth:`~Operations.before_poll`: resume partitions whose retry
-                               wait is over, sample consumer lag, heartbeat
-after each batch               :meth:`~Operations.batch_done`: records in, batch time, latency;
-                               :meth:`~Operations.settle` while retries are pending
+                               wait is over, sample consumer lag (every ``lag_interval_ms``),
+                               heartbeat
+after each batch               :meth:`~Operations.batch_done`: records in per source and per
+                               step (from :attr:`~Operations.counters`), batch and step time,
+                               end-to-end latency; :meth:`~Operations.settle` while retries
+                               are pending
 a record failed                :meth:`~Operations.on_failure`: the error policy's response;
                                :meth:`~Operations.requeued` for records put back by a retry
 after a commit                 :meth:`~Operations.committed`
@@ -18,9 +21,10 @@ rebalance callbacks            :meth:`~Operations.assigned` / :meth:`~Operations
 =============================  ===============================================================
 
 Only failures located at a step go through the policies: a user function raising
-(:class:`~strom.errors.ProcessingError` with its ``step``) and a record whose value cannot be
-decoded (step ``deserialize:<topic>``). Anything else — the log refusing a write, an output
-that cannot be serialized — stops the application as before.
+(:class:`~strom.errors.ProcessingError` with its ``step``), an output a ``to`` (or a
+repartitioning ``key_by``) cannot serialize (:class:`~strom.errors.SerializationError` with
+its ``step``), and a record whose value cannot be decoded (step ``deserialize:<topic>``).
+Anything else — the log refusing a write — stops the application.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from strom.ops.health import Health
 from strom.ops.lag_sampler import LagSampler
 from strom.ops.metrics import Metrics
 from strom.ops.server import OpsServer
+from strom.runtime.functions.base import StepCounters
 
 SOURCE_STEP_PREFIX = "source:"
 """Records read from topic T are counted as ``records_in`` of step ``source:T``."""
@@ -59,13 +64,15 @@ def failed_step(error: BaseException, record: Record) -> str | None:
         >>> r = Record("orders", 0, 1, None, b"x", 0)
         >>> failed_step(ProcessingError("boom", step="price"), r)
         'price'
+        >>> failed_step(SerializationError("cannot serialize", step="out"), r)
+        'out'
         >>> failed_step(SerializationError("bad", topic="orders", offset=1), r)
         'deserialize:orders'
         >>> failed_step(OSError("disk"), r) is None
         True
     """
-    if isinstance(error, ProcessingError) and error.step is not None:
-        return error.step
+    if isinstance(error, ProcessingError | SerializationError) and error.step is not None:
+        return error.step  # a user function raised, or an output could not be serialized
     if (
         isinstance(error, SerializationError)
         and error.topic == record.topic
@@ -87,6 +94,9 @@ class Operations:
         metrics_port: serve ``/metrics``, ``/health``, ``/ready`` on this port (0: a free
             one); None: no endpoint.
         metrics_host: the endpoint's interface.
+        lag_interval_ms: sample the consumer lag at most this often.
+        step_timing: time each step's work (sampled; see
+            :class:`~strom.runtime.functions.base.StepCounter`).
         clock: epoch ms now.
     """
 
@@ -99,6 +109,8 @@ class Operations:
         on_deserialization_error: ErrorPolicy | None = None,
         metrics_port: int | None = None,
         metrics_host: str = "127.0.0.1",
+        lag_interval_ms: int = 10_000,
+        step_timing: bool = False,
         clock: Clock = system_clock_ms,
     ) -> None:
         self.app = app
@@ -115,7 +127,10 @@ class Operations:
             if metrics_port is not None
             else None
         )
+        self.counters = StepCounters(timing=step_timing)
+        """The compiled steps' counters (give them to ``compile_plan``); published per batch."""
         self._clock = clock
+        self._lag_interval_ms = lag_interval_ms
         self._tracker: FailureTracker | None = None
         self._lag: LagSampler | None = None
         self._polled = False
@@ -146,9 +161,11 @@ class Operations:
         ensure_topics(admin, self.handler.dead_letter_topics())
         writer = DeadLetterWriter(producer, app=self.app, clock=self._clock)
         self._tracker = FailureTracker(
-            self.handler, dead_letters=writer, metrics=self.metrics, clock=self._clock
+            self.handler, dead_letters=writer, metrics=self.metrics, clock=self._clock, app=self.app
         )
-        self._lag = LagSampler(consumer, self.metrics, clock=self._clock)
+        self._lag = LagSampler(
+            consumer, self.metrics, interval_ms=self._lag_interval_ms, clock=self._clock
+        )
         if self.server is not None:
             self.server.start()
 
@@ -178,13 +195,20 @@ class Operations:
         """Partitions paused until a retry is due (keep them paused when resuming others)."""
         return set(self._tracker.waiting()) if self._tracker is not None else set()
 
-    def batch_done(self, records: Sequence[Record], seconds: float) -> None:
-        """A polled batch was processed: count it per source topic, its time, and the
-        end-to-end latency of its last record (one sample per batch keeps this O(1) for
-        single-source applications)."""
+    def batch_done(
+        self,
+        records: Sequence[Record],
+        seconds: float,
+        timestamps: Sequence[int] | None = None,
+    ) -> None:
+        """A polled batch was processed: count it per source topic, publish the steps'
+        counters, the batch's time, and the end-to-end latency (now - record timestamp) of
+        ``timestamps`` — the runner gives the last record of each partition it processed in the
+        batch (default: the batch's last record), a bounded sample per batch."""
         if not self._polled:
             self._polled = True
             self.health.running()
+        self.publish_steps()
         if not records:
             return
         last = records[-1]
@@ -202,7 +226,22 @@ class Operations:
         for topic, count in per_topic.items():
             metrics.step(SOURCE_STEP_PREFIX + topic).processed(records_in=count, records_out=count)
         metrics.batch(records=len(records), seconds=seconds)
-        metrics.observe_end_to_end(self._clock(), (last.timestamp,))
+        metrics.observe_end_to_end(self._clock(), timestamps or (last.timestamp,))
+
+    def publish_steps(self) -> None:
+        """Add what each step counted since the last call to its Prometheus series: records
+        in and out, and (with step timing) one processing-time observation per step that saw
+        records. O(steps), never per record."""
+        metrics = self.metrics
+        timing = self.counters.timing
+        for counter in self.counters:
+            records_in, records_out, ns = counter.take()
+            if records_in or records_out:
+                metrics.step(counter.name).processed(
+                    records_in=records_in,
+                    records_out=records_out,
+                    seconds=ns / 1e9 if timing and records_in else None,
+                )
 
     def idle(self) -> None:
         """A poll returned nothing (the application is up and has nothing to do)."""
@@ -268,7 +307,8 @@ class Operations:
         self.health.stopping()
 
     def failed(self, error: BaseException) -> None:
-        """The application stops on ``error``."""
+        """The application stops on ``error`` (what its steps counted is published)."""
+        self.publish_steps()
         self.health.failed(error)
 
     def close(self) -> None:

@@ -17,12 +17,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from strom.context import NO_RECORD, SLOT, UNSET
 from strom.dsl.graph import Graph
-from strom.error_policies import Action, ErrorPolicy
+from strom.error_policies import Action
 from strom.errors import (
     CommitError,
     ProcessingError,
@@ -31,51 +30,20 @@ from strom.errors import (
     StromError,
 )
 from strom.log.protocols import Admin, Consumer, Log, Producer
-from strom.log.types import OffsetReset, Record, TopicPartition
-from strom.runtime.checkpoint import Checkpoint, Guarantee
+from strom.log.types import Record, TopicPartition
+from strom.ops.logging import ContextLogger
+from strom.runtime.checkpoint import Checkpoint
 from strom.runtime.compile import CompiledSource, compile_plan
 from strom.runtime.functions.base import Fn
 from strom.runtime.operations import Operations
 from strom.runtime.plan import Plan, build_plan
+from strom.runtime.settings import Settings
 from strom.runtime.task import Task
 from strom.runtime.topics import prepare_topics
 
-log = logging.getLogger("strom.runtime")
+__all__ = ["Runner", "Settings"]
 
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """How an application runs (built by :class:`strom.App` from its arguments).
-
-    Attributes:
-        name: application name: consumer group id and prefix of internal topics.
-        guarantee: ``"at-least-once"`` or ``"at-most-once"``.
-        commit_interval: seconds between checkpoints.
-        shutdown_timeout: seconds a graceful shutdown may take.
-        batch_size: most records per poll.
-        poll_timeout: seconds a poll waits for the first record.
-        auto_offset_reset: where a partition without committed offset starts.
-        consumer_options: backend settings of the consumer (librdkafka names on Kafka).
-        producer_options: backend settings of the producer.
-        on_error: the app-wide error policy (None: fail).
-        on_deserialization_error: the policy for undecodable input (None: ``on_error``).
-        metrics_port: port of the ``/metrics``, ``/health``, ``/ready`` endpoint (None: off).
-        metrics_host: interface of that endpoint.
-    """
-
-    name: str
-    guarantee: Guarantee = "at-least-once"
-    commit_interval: float = 1.0
-    shutdown_timeout: float = 30.0
-    batch_size: int = 1000
-    poll_timeout: float = 0.5
-    auto_offset_reset: OffsetReset = "earliest"
-    consumer_options: Mapping[str, Any] = field(default_factory=dict)
-    producer_options: Mapping[str, Any] = field(default_factory=dict)
-    on_error: ErrorPolicy | None = None
-    on_deserialization_error: ErrorPolicy | None = None
-    metrics_port: int | None = None
-    metrics_host: str = "127.0.0.1"
+_logger = logging.getLogger("strom.runtime")
 
 
 class Runner:
@@ -103,6 +71,9 @@ class Runner:
         self._closed = False
         self._next_checkpoint = 0.0
         self._resume_at = 0.0
+        # The timestamp of the batch's last processed record of each partition (latency).
+        self._stamps: dict[Task, int] = {}
+        self._logger = ContextLogger(_logger, app=settings.name)
         self.operations = Operations(
             settings.name,
             on_error=settings.on_error,
@@ -110,6 +81,8 @@ class Runner:
             on_deserialization_error=settings.on_deserialization_error,
             metrics_port=settings.metrics_port,
             metrics_host=settings.metrics_host,
+            lag_interval_ms=max(1, round(settings.lag_interval * 1000)),
+            step_timing=settings.timing_steps,
         )
         """Error policies, dead letters, metrics and health of this run."""
 
@@ -134,7 +107,7 @@ class Runner:
             auto_offset_reset=settings.auto_offset_reset,
             options=settings.consumer_options,
         )
-        self._sources = compile_plan(self.plan, self._producer)
+        self._sources = compile_plan(self.plan, self._producer, self.operations.counters)
         self._checkpoint = Checkpoint(
             self._consumer,
             self._producer,
@@ -151,7 +124,7 @@ class Runner:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        log.info(
+        self._logger.info(
             "application %r started (%s): reading %s",
             settings.name,
             settings.guarantee,
@@ -194,8 +167,10 @@ class Runner:
             if records:
                 started = time.monotonic()
                 checkpoint.before_batch(records, self._tasks)
+                stamps = self._stamps
+                stamps.clear()
                 self._process(records)
-                ops.batch_done(records, time.monotonic() - started)
+                ops.batch_done(records, time.monotonic() - started, list(stamps.values()))
                 if ops.retries_pending:
                     ops.settle({task.tp: task.next_offset for task in self._tasks.values()})
             else:
@@ -220,7 +195,7 @@ class Runner:
         except CommitError as exc:
             # Usually a rebalance under way; the next poll settles it and the offsets are
             # committed at the next checkpoint (or by the new owner re-reading them).
-            log.warning("commit failed, retrying at the next checkpoint: %s", exc)
+            self._logger.warning("commit failed, retrying at the next checkpoint: %s", exc)
         self._next_checkpoint = time.monotonic() + self.settings.commit_interval
 
     def _process(self, records: Sequence[Record]) -> None:
@@ -240,6 +215,7 @@ class Runner:
         partition = -1
         chain: Fn = _unreachable
         deserialize: Callable[[bytes | None], Any] = _unreachable
+        stamps = self._stamps
         previous: Record | None = None
         record: Record | None = None
         try:
@@ -247,6 +223,7 @@ class Runner:
                 if record.partition != partition or record.topic != topic:
                     if previous is not None and task is not None:
                         task.next_offset = previous.offset + 1
+                        stamps[task] = previous.timestamp
                     topic = record.topic
                     partition = record.partition
                     task = tasks.get((topic, partition)) or self._adopt(topic, partition)
@@ -265,6 +242,7 @@ class Runner:
                 previous = record
             if previous is not None and task is not None:
                 task.next_offset = previous.offset + 1
+                stamps[task] = previous.timestamp
         except SinkBusyError as busy:
             assert record is not None
             self._back_pressure(busy, records[records.index(record) :])
@@ -329,8 +307,10 @@ class Runner:
             assert self._checkpoint is not None
             self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
         except Exception as commit_exc:
-            log.error("could not commit the work done before the failure: %s", commit_exc)
-        log.error("%s", error)
+            self._logger.error("could not commit the work done before the failure: %s", commit_exc)
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        step = getattr(error, "step", None)
+        self._logger.error("%s", error, extra={"step": step, **where} if step else where)
         raise error
 
     def _back_pressure(self, busy: SinkBusyError, unprocessed: Sequence[Record]) -> None:
@@ -349,7 +329,7 @@ class Runner:
         assignment = consumer.assignment()
         consumer.pause(assignment)
         self._resume_at = time.monotonic() + max(busy.retry_after, 0.0)
-        log.warning(
+        self._logger.warning(
             "sink busy (%s): %d partitions paused for %.1f s, then re-read from the last "
             "checkpoint",
             busy,
@@ -366,7 +346,7 @@ class Runner:
                 self._tasks[tp.topic, tp.partition] = Task(TopicPartition(*tp), source)
         self.operations.assigned(partitions)  # stateless tasks: nothing to restore
         self.operations.set_assigned(len(self._tasks))
-        log.info("assigned %s", _names(partitions))
+        self._logger.info("assigned %s", _names(partitions))
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         if not self._failed and self._checkpoint is not None:
@@ -374,19 +354,19 @@ class Runner:
                 self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
             except (StromError, SinkBusyError) as exc:
                 # The new owner re-reads from the last commit: repeats, never loss.
-                log.warning("could not checkpoint revoked partitions: %s", exc)
+                self._logger.warning("could not checkpoint revoked partitions: %s", exc)
         for tp in partitions:
             self._tasks.pop((tp.topic, tp.partition), None)
         self.operations.revoked(partitions)
         self.operations.set_assigned(len(self._tasks))
-        log.info("revoked %s", _names(partitions))
+        self._logger.info("revoked %s", _names(partitions))
 
     def _on_lost(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._tasks.pop((tp.topic, tp.partition), None)
         self.operations.revoked(partitions, lost=True)
         self.operations.set_assigned(len(self._tasks))
-        log.warning("lost %s (another member owns them now)", _names(partitions))
+        self._logger.warning("lost %s (another member owns them now)", _names(partitions))
 
     # -- shutdown ---------------------------------------------------------------------------
 
@@ -404,24 +384,24 @@ class Runner:
                 self._checkpoint.commit(self._tasks.values(), budget)
             except Exception as exc:
                 first_error = exc
-                log.error("final checkpoint failed: %s", exc)
+                self._logger.error("final checkpoint failed: %s", exc)
             self._failed = True  # the consumer's revoke callback must not commit again
         if self._consumer is not None:
             try:
                 self._consumer.close()
             except Exception as exc:
-                log.error("closing the consumer failed: %s", exc)
+                self._logger.error("closing the consumer failed: %s", exc)
         if self._producer is not None:
             try:
                 self._producer.close(max(0.1, deadline - time.monotonic()))
             except Exception as exc:
                 first_error = first_error or exc
-                log.error("closing the producer failed: %s", exc)
+                self._logger.error("closing the producer failed: %s", exc)
         if self._admin is not None:
             self._admin.close()
         self._tasks.clear()
         self.operations.close()
-        log.info("application %r stopped", self.settings.name)
+        self._logger.info("application %r stopped", self.settings.name)
         if first_error is not None:
             raise first_error
 
@@ -459,8 +439,18 @@ def _locate(exc: Exception, record: Record) -> Exception:
         error.__cause__ = exc.__cause__
         return error
     if isinstance(exc, SerializationError) and exc.offset is None:
+        message = str(exc)
+        if exc.step is not None:
+            message += (
+                "; the application stops: the record's offset is not committed, so it is "
+                "processed again after a restart (or give the step on_error=...)"
+            )
         error = SerializationError(
-            str(exc), topic=record.topic, partition=record.partition, offset=record.offset
+            message,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            step=exc.step,
         )
         error.__cause__ = exc.__cause__ or exc
         return error

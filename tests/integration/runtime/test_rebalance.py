@@ -11,9 +11,7 @@ from tests.conftest import unique
 from tests.integration.runtime.support import create, produce, read
 
 
-def test_revoked_partitions_are_committed_before_they_move(
-    broker: str, log: strom.log.Log
-) -> None:
+def test_revoked_partitions_are_committed_before_they_move(broker: str, log: strom.log.Log) -> None:
     # No periodic checkpoint: only the revoke can commit.
     app = strom.App(unique("app"), broker=broker, commit_interval=3600, shutdown_timeout=5)
     events = app.topic(unique("events"), partitions=4)

@@ -1,12 +1,17 @@
 """Record buffering and the producer's writer thread.
 
-``add()`` (called by ``send()``) appends a tuple to its partition's deque: no lock (deque
-appends are atomic), no encoding, no I/O. The writer thread wakes when records arrive,
-lingers ``linger.ms`` so that more join them (unless ``batch.num.messages`` wait in one
-partition or ``flush()`` is called), then drains every partition's deque, encodes each into
-batches (a few C-level calls per batch) and appends them: one lock, one write and
-(``fsync=batch``) one fsync per partition and round. While it writes, the application keeps
-sending into the deques, so batches grow with the load. A ``flush()`` that finds the writer
+``add()`` (called by ``send()``) appends a tuple to its partition's buffer, a plain list:
+no lock, no encoding, no I/O. The writer thread wakes when records arrive, lingers
+``linger.ms`` so that more join them (unless ``batch.num.messages`` wait in one partition or
+``flush()`` is called), then drains every partition's buffer, encodes each into batches (a
+few C-level calls per batch) and appends them: one lock, one write and (``fsync=batch``) one
+fsync per partition and round. While it writes, the application keeps sending into the
+buffers, so batches grow with the load.
+
+Draining needs no lock either: ``list.append`` and the two slice operations that drain
+(``buffer[:n]``, then ``del buffer[:n]``) are each atomic, only senders append and only the
+draining thread removes, from the front, what it has copied. Records appended in between
+stay behind the drained ones, in order. A ``flush()`` that finds the writer
 idle writes on the caller's thread instead, saving two thread hand-offs per flush.
 
 Delivery results are queued and handed to callbacks on the caller's thread (``poll``,
@@ -19,14 +24,21 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from strom.errors import BrokerError, DeliveryError, StorageError, StromError, TopicNotFoundError
 from strom.log.local.partition import Partition
-from strom.log.local.segment import ATTR_LOG_APPEND_TIME, RECORD_OVERHEAD, EncodedBatch, encode
-from strom.log.types import RecordMetadata
+from strom.log.local.segment import (
+    ATTR_LOG_APPEND_TIME,
+    RECORD_OVERHEAD,
+    EncodedBatch,
+    encode,
+    header_size_of,
+    lengths,
+)
+from strom.log.types import Headers, RecordMetadata
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +73,7 @@ def encode_items(
         keys,
         values,
         timestamps,
-        headers,
+        headers if any(headers) else None,
         log_append_time=log_append_time,
         attributes=attributes,
         producer_id=producer_id,
@@ -71,18 +83,20 @@ def encode_items(
 
 
 def encode_columns(
-    keys: tuple[bytes | None, ...],
-    values: tuple[bytes | None, ...],
-    timestamps: tuple[int, ...],
-    headers: tuple[tuple[tuple[str, bytes], ...], ...],
+    keys: Sequence[bytes | None],
+    values: Sequence[bytes | None],
+    timestamps: Sequence[int],
+    headers: Sequence[Headers] | None,
     *,
     log_append_time: int | None,
     attributes: int = 0,
     producer_id: int = -1,
     producer_epoch: int = -1,
     base_sequence: int = -1,
+    key_lengths: list[int] | None = None,
+    value_lengths: list[int] | None = None,
 ) -> EncodedBatch:
-    """One batch from the columns of buffered items."""
+    """One batch from the columns of buffered items (``headers`` None when none has any)."""
     if log_append_time is not None:
         timestamps = (log_append_time,) * len(keys)
         attributes |= ATTR_LOG_APPEND_TIME
@@ -90,12 +104,21 @@ def encode_columns(
         keys,
         values,
         timestamps,
-        headers if any(headers) else None,
+        headers,
         attributes=attributes,
         producer_id=producer_id,
         producer_epoch=producer_epoch,
         base_sequence=base_sequence,
+        key_lengths=key_lengths,
+        value_lengths=value_lengths,
     )
+
+
+def record_size(key: bytes | None, value: bytes | None, headers: Headers) -> int:
+    """What one record counts against batch and queue limits: key, value and header bytes
+    plus :data:`RECORD_OVERHEAD`."""
+    size = RECORD_OVERHEAD + (len(key) if key else 0) + (len(value) if value else 0)
+    return size + header_size_of(headers) if headers else size
 
 
 def split_items(items: list[Item], max_records: int, max_bytes: int) -> list[list[Item]]:
@@ -103,8 +126,8 @@ def split_items(items: list[Item], max_records: int, max_bytes: int) -> list[lis
     ``max_bytes`` bytes (a single larger record gets a piece of its own)."""
     pieces: list[list[Item]] = []
     start = acc = 0
-    for index, (key, value, _, _, _) in enumerate(items):
-        size = RECORD_OVERHEAD + (len(key) if key else 0) + (len(value) if value else 0)
+    for index, (key, value, _, headers, _) in enumerate(items):
+        size = record_size(key, value, headers)
         if index > start and (acc + size > max_bytes or index - start >= max_records):
             pieces.append(items[start:index])
             start, acc = index, 0
@@ -113,29 +136,61 @@ def split_items(items: list[Item], max_records: int, max_bytes: int) -> list[lis
     return pieces
 
 
-def _pieces(
-    items: list[Item],
-    columns: tuple[tuple[Any, ...], ...],
-    size: int,
-    max_records: int,
-    max_bytes: int,
-) -> list[tuple[tuple[Any, ...], ...]]:
-    """Batches as columns: cut by slicing (no per-record Python work) unless records are
-    large enough for their sizes to matter one by one."""
+class _Piece(NamedTuple):
+    """The records of one batch to write, as columns."""
+
+    keys: Sequence[bytes | None]
+    values: Sequence[bytes | None]
+    timestamps: Sequence[int]
+    headers: Sequence[Headers] | None
+    callbacks: Sequence[Any]
+    key_lengths: list[int] | None
+    value_lengths: list[int] | None
+
+
+def _drain_pieces(items: list[Item], max_records: int, max_bytes: int) -> tuple[list[_Piece], int]:
+    """The batches to write for a partition's drained records, and the bytes they count
+    against the queue (the sum of :func:`record_size`, as ``send()`` counted them).
+
+    A few C-level passes over the columns; records are cut one by one only when a few large
+    records make their sizes matter individually.
+    """
+    keys, values, stamps, headers, callbacks = zip(*items, strict=True)
     count = len(items)
+    key_lens = lengths(keys)
+    value_lens = lengths(values)
+    # -1 stands for None in the lengths: add the Nones back.
+    size = sum(key_lens) + sum(value_lens) + key_lens.count(-1) + value_lens.count(-1)
+    size += RECORD_OVERHEAD * count
+    has_headers = any(headers)
+    if has_headers:
+        size += sum(header_size_of(h) for h in headers)
     if count <= max_records and size <= max_bytes:
-        return [columns]
+        piece = _Piece(
+            keys, values, stamps, headers if has_headers else None, callbacks, key_lens, value_lens
+        )
+        return [piece], size
     if size // count * 64 > max_bytes:  # few, large records: cut one by one
-        pieces = split_items(items, max_records, max_bytes)
-        return [tuple(zip(*piece, strict=True)) for piece in pieces]
+        return [_piece_of(piece) for piece in split_items(items, max_records, max_bytes)], size
     parts = max(-(-count // max_records), -(-size // max_bytes))
     step = -(-count // parts)
-    return [tuple(column[i : i + step] for column in columns) for i in range(0, count, step)]
+    return [
+        _Piece(
+            keys[i : i + step],
+            values[i : i + step],
+            stamps[i : i + step],
+            headers[i : i + step] if has_headers else None,
+            callbacks[i : i + step],
+            key_lens[i : i + step],
+            value_lens[i : i + step],
+        )
+        for i in range(0, count, step)
+    ], size
 
 
-def _payload(column: tuple[bytes | None, ...]) -> int:
-    present: Iterable[bytes] = column if None not in column else filter(None, column)  # type: ignore[assignment]
-    return sum(map(len, present))
+def _piece_of(items: list[Item]) -> _Piece:
+    keys, values, stamps, headers, callbacks = zip(*items, strict=True)
+    return _Piece(keys, values, stamps, headers if any(headers) else None, callbacks, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +223,10 @@ class BatchWriter:
         self._append_time_of = append_time_of
         self._batch_limit_of = batch_limit_of
         self._forget_topic = forget_topic
-        self._buffers: dict[tuple[str, int], deque[Item]] = {}
+        self._buffers: dict[tuple[str, int], list[Item]] = {}
+        # Copies of settings read once per record.
+        self._batch_records = settings.batch_records
+        self._max_queued_bytes = settings.max_queued_bytes
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -184,29 +242,32 @@ class BatchWriter:
         self._rolled: list[Partition] = []
         self.written: set[Partition] = set()
 
-    def add(self, key: tuple[str, int], item: Item, size: int) -> None:
-        """Buffer one record of ``size`` bytes (the hot path of ``send``; thread-safe)."""
+    def buffer(self, key: tuple[str, int]) -> list[Item]:
+        """The buffer of partition ``key`` (topic, number), for :meth:`add`."""
         buffer = self._buffers.get(key)
-        if buffer is None:
-            buffer = self._new_buffer(key)
-        if len(buffer) >= self.settings.batch_records:
+        return buffer if buffer is not None else self._new_buffer(key)
+
+    def add(self, buffer: list[Item], item: Item, size: int) -> None:
+        """Buffer one record of ``size`` bytes (the hot path of ``send``; thread-safe)."""
+        if len(buffer) >= self._batch_records:
             self._backlog(buffer)
         # Bytes sent minus bytes drained is what waits. Each counter has one writer at a time
         # (with several sending threads an increment may get lost, which only loosens the
         # bound), so the hot path needs no lock.
-        self._sent_bytes += size
-        if self._sent_bytes - self._drained_bytes > self.settings.max_queued_bytes:
+        sent = self._sent_bytes + size
+        self._sent_bytes = sent
+        if sent - self._drained_bytes > self._max_queued_bytes:
             self._wait_for_bytes()
         buffer.append(item)
         if self._sleeping:
             self._sleeping = False  # one wake-up is enough: later sends skip Event.set()
             self._wake.set()
 
-    def _new_buffer(self, key: tuple[str, int]) -> deque[Item]:
+    def _new_buffer(self, key: tuple[str, int]) -> list[Item]:
         with self._lock:
             buffer = self._buffers.get(key)
             if buffer is None:
-                buffer = self._buffers[key] = deque()
+                buffer = self._buffers[key] = []
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="strom-local-producer", daemon=True
@@ -232,7 +293,7 @@ class BatchWriter:
                     )
                 self._cond.wait(min(remaining, 0.05))
 
-    def _backlog(self, buffer: deque[Item]) -> None:
+    def _backlog(self, buffer: list[Item]) -> None:
         """A full batch waits: wake the writer; block while the queue is over its limit."""
         self._urgent = True
         self._wake.set()
@@ -302,8 +363,8 @@ class BatchWriter:
             for (topic, number), buffer in list(self._buffers.items()):
                 count = len(buffer)
                 if count:
-                    popleft = buffer.popleft
-                    items = [popleft() for _ in range(count)]
+                    items = buffer[:count]
+                    del buffer[:count]  # see the module docstring: safe without a lock
                     self._write(topic, number, items, results, rolled)
         finally:
             with self._cond:
@@ -340,17 +401,25 @@ class BatchWriter:
         rolled: list[Partition],
     ) -> None:
         s = self.settings
-        pieces: list[tuple[tuple[Any, ...], ...]] = []
-        columns = tuple(zip(*items, strict=True))
-        size = _payload(columns[0]) + _payload(columns[1]) + RECORD_OVERHEAD * len(items)
+        pieces, size = _drain_pieces(
+            items, s.batch_records, min(s.batch_bytes, self._batch_limit_of(topic))
+        )
         self._drained_bytes += size  # rounds never overlap (busy flag): one writer at a time
+        append_time = None
         try:
             p = self._partition_of(topic, number)
             append_time = self._append_time_of(topic)
-            limit = min(s.batch_bytes, self._batch_limit_of(topic))
-            pieces = _pieces(items, columns, size, s.batch_records, limit)
             batches = [
-                encode_columns(k, v, t, h, log_append_time=append_time) for k, v, t, h, _ in pieces
+                encode_columns(
+                    piece.keys,
+                    piece.values,
+                    piece.timestamps,
+                    piece.headers,
+                    log_append_time=append_time,
+                    key_lengths=piece.key_lengths,
+                    value_lengths=piece.value_lengths,
+                )
+                for piece in pieces
             ]
             outcome = p.append(batches)
         except StromError as exc:
@@ -361,14 +430,16 @@ class BatchWriter:
         self.written.add(p)
         if outcome.rolled:
             rolled.append(p)
-        for (_, _, stamps, _, callbacks), base in zip(pieces, outcome.base_offsets, strict=False):
+        for piece, base in zip(pieces, outcome.base_offsets, strict=False):
+            callbacks = piece.callbacks
             if any(callbacks):
+                stamps = piece.timestamps
                 if append_time is not None:
                     stamps = (append_time,) * len(callbacks)
-                results.append(Result(callbacks, topic, number, base, stamps, None))
+                results.append(Result(tuple(callbacks), topic, number, base, tuple(stamps), None))
         if outcome.error is not None:
             failed = pieces[len(outcome.base_offsets) :]
-            callbacks = tuple(c for piece in failed for c in piece[4])
+            callbacks = tuple(c for piece in failed for c in piece.callbacks)
             results.append(Result(callbacks, topic, number, -1, (), outcome.error))
 
     # --- delivery ----------------------------------------------------------------------------

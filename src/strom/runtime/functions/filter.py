@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
-from strom.runtime.functions.base import Fn, StepCounter, step_failed, timed
+from strom.runtime.functions.base import SAMPLE_EVERY, Fn, StepCounter, step_failed
 
 
 def compile_filter(
@@ -26,13 +27,18 @@ def compile_filter(
         [0, 2, 4]
     """
     c = counter if counter is not None else StepCounter(step)
-    if c.timing:
-        predicate = timed(predicate, c)
+    timing = c.timing
+    clock = time.perf_counter_ns
 
     def filter_(value: Any) -> None:
         c.records_in += 1
         try:
-            keep = predicate(value)
+            if timing and not c.records_in % SAMPLE_EVERY:
+                start = clock()
+                keep = predicate(value)
+                c.ns += (clock() - start) * SAMPLE_EVERY
+            else:
+                keep = predicate(value)
         except Exception as exc:
             c.dropped += 1
             raise step_failed(step, exc) from exc

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
-from strom.runtime.functions.base import Fn, StepCounter, step_failed, timed
+from strom.runtime.functions.base import SAMPLE_EVERY, Fn, StepCounter, step_failed
 
 
 def compile_peek(
@@ -20,13 +21,18 @@ def compile_peek(
         ([7], [7])
     """
     c = counter if counter is not None else StepCounter(step)
-    if c.timing:
-        fn = timed(fn, c)
+    timing = c.timing
+    clock = time.perf_counter_ns
 
     def peek_(value: Any) -> None:
         c.records_in += 1
         try:
-            fn(value)
+            if timing and not c.records_in % SAMPLE_EVERY:
+                start = clock()
+                fn(value)
+                c.ns += (clock() - start) * SAMPLE_EVERY
+            else:
+                fn(value)
         except Exception as exc:
             c.dropped += 1
             raise step_failed(step, exc) from exc
@@ -40,13 +46,18 @@ def compile_for_each(
 ) -> Fn:
     """A terminal step calling ``fn(value)``; its records out are the calls that returned."""
     c = counter if counter is not None else StepCounter(step)
-    if c.timing:
-        fn = timed(fn, c)
+    timing = c.timing
+    clock = time.perf_counter_ns
 
     def for_each_(value: Any) -> None:
         c.records_in += 1
         try:
-            fn(value)
+            if timing and not c.records_in % SAMPLE_EVERY:
+                start = clock()
+                fn(value)
+                c.ns += (clock() - start) * SAMPLE_EVERY
+            else:
+                fn(value)
         except Exception as exc:
             c.dropped += 1
             raise step_failed(step, exc) from exc
