@@ -16,9 +16,8 @@ import pytest
 
 import strom
 
-MODULES = sorted(info.name for info in pkgutil.walk_packages(strom.__path__, prefix="strom.")) + [
-    "strom"
-]
+_SUBMODULES = sorted(info.name for info in pkgutil.walk_packages(strom.__path__, "strom."))
+MODULES = ["strom", *_SUBMODULES]
 
 
 def test_most_modules_have_examples() -> None:

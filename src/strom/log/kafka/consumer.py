@@ -284,7 +284,9 @@ class KafkaConsumer:
             self._consumer.seek(KafkaTopicPartition(tp.topic, tp.partition, offset))
         except KafkaException as exc:
             err = kafka_error(exc)
-            if err is None or err.code() != KafkaError._STATE:
+            # librdkafka refuses a seek while the partition's fetcher is (re)starting
+            # ("Erroneous state", or "Outdated" when a newer op overtook it): restart there.
+            if err is None or err.code() not in (KafkaError._STATE, KafkaError._OUTDATED):
                 raise translate(
                     exc, "seek", topic=tp.topic, partition=tp.partition, bootstrap=self._bootstrap
                 ) from None

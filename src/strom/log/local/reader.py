@@ -5,12 +5,19 @@ cost one ``pread`` per chunk of batches; a seek costs an index lookup plus a sho
 batch headers. Only data up to the end published in the head is read, so a batch being
 written is never seen half-way. Both CRCs of every batch are checked before its records are
 returned.
+
+A read returns a :class:`Fetch`: the checked batches of one chunk, decoded into records only
+as they are taken. A chunk (``fetch.max.bytes``, 4 MiB) can hold tens of thousands of small
+records; building them all at once would keep them alive until polled, and the garbage
+collector walks every live record (a ``Record`` is a tuple subclass, which it never stops
+tracking) at each collection.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from strom.errors import CorruptRecordError, StorageError
 from strom.log.local.partition import Partition
@@ -18,8 +25,9 @@ from strom.log.local.segment import (
     HEADER_SIZE,
     BatchHeader,
     body_ok,
+    build_records,
     decode_columns,
-    decode_records,
+    first_index,
     header_ok,
     parse_header,
 )
@@ -31,6 +39,63 @@ log = logging.getLogger(__name__)
 
 class OffsetOutOfRange(StorageError):
     """Internal: the requested offset is before the log start (retention removed it)."""
+
+
+class Fetch:
+    """Checked batches of one chunk read from a partition, turned into records on demand.
+
+    Not thread-safe: owned by one consumer.
+    """
+
+    __slots__ = ("_batches", "_columns", "_count", "_data", "_index", "_min_offset", "_next", "_tp")
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        data: bytes,
+        batches: list[tuple[int, BatchHeader]],
+        min_offset: int,
+    ) -> None:
+        self._tp = (topic, partition)
+        self._data: bytes | None = data
+        self._batches = batches
+        self._min_offset = min_offset
+        self._next = 0
+        self._columns: tuple[Any, ...] | None = None
+        self._index = 0
+        self._count = 0
+
+    def take(self, max_records: int) -> list[Record]:
+        """Up to ``max_records`` of the next records (fewer only when the fetch runs out)."""
+        out: list[Record] = []
+        while len(out) < max_records:
+            columns = self._columns
+            if columns is None:
+                if self._next >= len(self._batches) or self._data is None:
+                    break
+                pos, header = self._batches[self._next]
+                self._next += 1
+                columns = self._columns = decode_columns(self._data, pos, header)
+                if self._next == len(self._batches):
+                    self._data = None  # every batch is decoded: let the chunk go
+                self._index = first_index(columns[0], self._min_offset)
+                self._count = header.record_count
+            start = self._index
+            stop = min(self._count, start + max_records - len(out))
+            offsets, timestamps, keys, values, headers = columns
+            if start or stop < self._count:
+                offsets, timestamps = offsets[start:stop], timestamps[start:stop]
+                keys, values, headers = keys[start:stop], values[start:stop], headers[start:stop]
+            records = build_records(*self._tp, offsets, keys, values, timestamps, headers)
+            self._index = stop
+            if stop >= self._count:
+                self._columns = None
+            if out:
+                out.extend(records)
+            else:
+                out = records
+        return out
 
 
 class PartitionReader:
@@ -95,9 +160,9 @@ class PartitionReader:
                 return position - pos
         return p.limit(seg, st) - pos
 
-    def read(self, offset: int, max_bytes: int) -> tuple[list[Record], int]:
+    def read(self, offset: int, max_bytes: int) -> tuple[Fetch | None, int]:
         """Records at ``offset`` and after, from whole batches of about ``max_bytes`` at most
-        (at least one batch); returns them and the offset to read next.
+        (at least one batch); returns them (None: none) and the offset to read next.
 
         Raises:
             OffsetOutOfRange: ``offset`` is before the first retained offset.
@@ -109,13 +174,13 @@ class PartitionReader:
             except FileNotFoundError:
                 # Another process deleted or replaced a segment since we listed them.
                 self._seg = None
-        return [], offset
+        return None, offset
 
-    def _read(self, offset: int, max_bytes: int) -> tuple[list[Record], int]:
+    def _read(self, offset: int, max_bytes: int) -> tuple[Fetch | None, int]:
         p = self.partition
         st = p.state()
         if offset >= st.next_offset:
-            return [], offset
+            return None, offset
         if offset < st.log_start:
             raise OffsetOutOfRange(
                 f"offset {offset} of topic {p.topic!r} partition {p.number} is before the log "
@@ -132,10 +197,10 @@ class PartitionReader:
                 if seg.base >= st.active_base:
                     # Only a skipped damaged batch can leave offsets unread here.
                     self._next = st.next_offset if self.skip_corrupt else offset
-                    return [], self._next
+                    return None, self._next
                 following = [s for s in p.segments(st) if s.base > seg.base]
                 if not following:
-                    return [], offset
+                    return None, offset
                 self._seg, self._pos = following[0], 0
                 continue
             try:
@@ -144,7 +209,7 @@ class PartitionReader:
             except StorageError:
                 self._seg = None
                 raise
-            records: list[Record] = []
+            batches: list[tuple[int, BatchHeader]] = []
             pos, size, next_offset = 0, len(data), offset
             while pos + HEADER_SIZE <= size:
                 header = parse_header(data, pos)
@@ -163,7 +228,7 @@ class PartitionReader:
                     next_offset = max(next_offset, header.next_offset)
                     continue
                 if header.last_offset >= offset:
-                    records.extend(decode_records(data, pos, header, topic, number, offset))
+                    batches.append((pos, header))
                 next_offset = max(next_offset, header.next_offset)
                 pos += header.length
             if pos == 0:
@@ -171,14 +236,14 @@ class PartitionReader:
                     # Less data than the head promised: the file was cut behind our back.
                     p.verify()
                     self._seg = None
-                return [], offset
+                return None, offset
             self._pos += pos
             self._next = next_offset
-            if records:
-                return records, next_offset
+            if batches:
+                return Fetch(topic, number, data, batches, offset), next_offset
             offset = next_offset
             if offset >= st.next_offset:
-                return [], offset
+                return None, offset
         return [], offset
 
 
