@@ -6,13 +6,18 @@ no lock, no encoding, no I/O. The writer thread wakes when records arrive, linge
 ``flush()`` is called), then drains every partition's buffer, encodes each into batches (a
 few C-level calls per batch) and appends them: one lock, one write and (``fsync=batch``) one
 fsync per partition and round. While it writes, the application keeps sending into the
-buffers, so batches grow with the load.
+buffers, so batches grow with the load. A ``flush()`` that finds the writer idle writes on
+the caller's thread instead, saving two thread hand-offs per flush.
 
 Draining needs no lock either: ``list.append`` and the two slice operations that drain
 (``buffer[:n]``, then ``del buffer[:n]``) are each atomic, only senders append and only the
 draining thread removes, from the front, what it has copied. Records appended in between
-stay behind the drained ones, in order. A ``flush()`` that finds the writer
-idle writes on the caller's thread instead, saving two thread hand-offs per flush.
+stay behind the drained ones, in order.
+
+Once woken, the writer stays awake while records keep coming, checking once per
+``linger.ms``: sends then never wake it, and a loop of "send a batch, flush" (flush writing
+on the caller's thread) costs it one wake-up per ``linger.ms`` rather than one per flush.
+Every thread switch costs the sender a turn of the GIL.
 
 Delivery results are queued and handed to callbacks on the caller's thread (``poll``,
 ``flush``), as with Kafka.
@@ -233,6 +238,8 @@ class BatchWriter:
         self._sleeping = True
         self._sent_bytes = 0
         self._drained_bytes = 0
+        self._drained_at = time.monotonic()
+        """When the last round drained the buffers (monotonic)."""
         self._busy = False
         self._urgent = False
         self._closing = False
@@ -327,7 +334,6 @@ class BatchWriter:
         return any(map(len, list(self._buffers.values())))
 
     def _run(self) -> None:
-        linger = self.settings.linger
         while True:
             self._sleeping = True
             if not self._pending():
@@ -335,16 +341,45 @@ class BatchWriter:
                     return
                 if not self._wake.wait(0.2):
                     self._idle()
+                    continue
                 self._wake.clear()
             self._sleeping = False
-            if linger > 0 and not (self._urgent or self._closing):
-                self._wake.wait(linger)  # let more records join the batch
+            self._active()
+
+    def _active(self) -> None:
+        """Write pending records once they lingered; return when a linger period went by
+        with nothing sent.
+
+        Meanwhile sends do not wake this thread (waking it costs a thread switch per send into
+        an idle writer); it wakes once per ``linger.ms``, or when a full batch waits or
+        flush() is waiting for it.
+        """
+        linger = self.settings.linger
+        start = time.monotonic()  # pending records were sent after this, or just before
+        while True:
+            while linger > 0 and not (self._urgent or self._closing):
+                remaining = start + linger - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(remaining)
                 self._wake.clear()
-            if not self._round():
-                with self._cond:  # a flush() on the caller's thread is writing: wait for it
-                    while self._busy:
-                        self._cond.wait(0.05)
             self._maintain()
+            drained = self._drained_at
+            if self._pending():
+                if drained > start and not (self._urgent or self._closing):
+                    # flush() wrote meanwhile: what is pending came after; it may linger more
+                    # (writing it now would add a write and fsync to "send a batch, flush").
+                    start = drained
+                    continue
+                if not self._round():
+                    with self._cond:  # flush() on the caller's thread is writing them
+                        while self._busy:
+                            self._cond.wait(0.05)
+                start = self._drained_at
+            elif drained > start:
+                start = time.monotonic()  # flush() wrote meanwhile: sends go on, stay awake
+            else:
+                return
 
     def _round(self) -> bool:
         """Drain every buffer and write it; False when another thread is doing that now.
@@ -357,6 +392,7 @@ class BatchWriter:
                 return False
             self._busy = True
             self._urgent = False
+            self._drained_at = time.monotonic()
         results: list[Result] = []
         rolled: list[Partition] = []
         try:

@@ -1,7 +1,9 @@
 """The consumer of the embedded log: manual assignment or a consumer group (see groups.py).
 
-``poll()`` returns records from per-partition buffers, refilled with one batch read (one
-``pread``) per partition when empty; it rotates over partitions so none starves. While
+``poll()`` returns records from per-partition fetches, refilled with one read (one ``pread``
+of up to ``fetch.max.bytes``) per partition when used up, and decoded into records only as
+``poll()`` takes them (see :class:`~strom.log.local.reader.Fetch`); it rotates over
+partitions so none starves. While
 nothing is available it sleeps in short, growing steps (at most 20 ms) and checks the
 partition heads (memory-mapped: no syscall) and the group.
 
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from strom.errors import BrokerError, CommitError, ConfigError, StromError
 from strom.log.local.config import CONSUMER_OPTIONS, client_options, int_option
 from strom.log.local.groups import GroupMember
-from strom.log.local.reader import OffsetOutOfRange, PartitionReader, offset_for_time
+from strom.log.local.reader import Fetch, OffsetOutOfRange, PartitionReader, offset_for_time
 from strom.log.local.transactions import LocalGroupMetadata
 from strom.log.protocols import RebalanceCallback
 from strom.log.types import (
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _METADATA_INTERVAL = 0.5
-_EMPTY: tuple[list[Record], int] = ([], 0)
 _TXN_RECOVERY_INTERVAL = 1.0
 
 
@@ -78,8 +79,8 @@ class LocalConsumer:
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._fetch: dict[TopicPartition, int] = {}
-        # Fetched records not yet returned: (records, index of the next one).
-        self._buffers: dict[TopicPartition, tuple[list[Record], int]] = {}
+        # Fetched records not yet returned.
+        self._buffers: dict[TopicPartition, Fetch] = {}
         self._readers: dict[TopicPartition, PartitionReader] = {}
         self._paused: set[TopicPartition] = set()
         self._turn = 0
@@ -235,7 +236,7 @@ class LocalConsumer:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def _fill(self, tp: TopicPartition) -> list[Record]:
+    def _fill(self, tp: TopicPartition) -> Fetch | None:
         reader = self._readers.get(tp)
         if reader is None:
             reader = self._readers[tp] = PartitionReader(
@@ -246,16 +247,19 @@ class LocalConsumer:
         try:
             if offset > reader.partition.state().next_offset:
                 raise OffsetOutOfRange(f"offset {offset} is past the end")
-            records, next_offset = reader.read(offset, self._fetch_bytes)
+            fetch, next_offset = reader.read(offset, self._fetch_bytes)
         except OffsetOutOfRange:
             reset = self._reset_offset(tp)
             log.warning("%s: offset %d out of range, reset to %d", tp, offset, reset)
             self._set_position(tp, reset)
-            return []
+            return None
         self._fetch[tp] = next_offset
-        if not records and next_offset > self._positions[tp]:
-            self._positions[tp] = next_offset
-        return records
+        if fetch is None:
+            if next_offset > self._positions[tp]:
+                self._positions[tp] = next_offset
+        else:
+            self._buffers[tp] = fetch
+        return fetch
 
     def _collect(self, max_records: int) -> list[Record]:
         out: list[Record] = []
@@ -269,18 +273,20 @@ class LocalConsumer:
             tp = assigned[(start + i) % count]
             if tp in self._paused or tp not in self._positions:
                 continue
-            records, index = self._buffers.get(tp, _EMPTY)
-            if index >= len(records):
-                records, index = self._fill(tp), 0
+            fetch = self._buffers.get(tp)
+            records = fetch.take(max_records - len(out)) if fetch is not None else []
+            if not records:
+                fetch = self._fill(tp)
+                if fetch is None:
+                    continue
+                records = fetch.take(max_records - len(out))
                 if not records:
                     continue
-            end = index + max_records - len(out)
-            if index == 0 and end >= len(records):
+            if out:
                 out.extend(records)
             else:
-                out.extend(records[index:end])
-            self._buffers[tp] = (records, end)
-            self._positions[tp] = out[-1].offset + 1
+                out = records
+            self._positions[tp] = records[-1].offset + 1
             if len(out) >= max_records:
                 break
         return out

@@ -244,7 +244,7 @@ class PartitionReader:
             offset = next_offset
             if offset >= st.next_offset:
                 return None, offset
-        return [], offset
+        return None, offset
 
 
 def offset_for_time(partition: Partition, timestamp: int) -> int | None:
