@@ -141,7 +141,7 @@ def split_items(items: list[Item], max_records: int, max_bytes: int) -> list[lis
     return pieces
 
 
-class _Piece(NamedTuple):
+class Piece(NamedTuple):
     """The records of one batch to write, as columns."""
 
     keys: Sequence[bytes | None]
@@ -153,7 +153,7 @@ class _Piece(NamedTuple):
     value_lengths: list[int] | None
 
 
-def _drain_pieces(items: list[Item], max_records: int, max_bytes: int) -> tuple[list[_Piece], int]:
+def cut_pieces(items: list[Item], max_records: int, max_bytes: int) -> tuple[list[Piece], int]:
     """The batches to write for a partition's drained records, and the bytes they count
     against the queue (the sum of :func:`record_size`, as ``send()`` counted them).
 
@@ -171,7 +171,7 @@ def _drain_pieces(items: list[Item], max_records: int, max_bytes: int) -> tuple[
     if has_headers:
         size += sum(header_size_of(h) for h in headers)
     if count <= max_records and size <= max_bytes:
-        piece = _Piece(
+        piece = Piece(
             keys, values, stamps, headers if has_headers else None, callbacks, key_lens, value_lens
         )
         return [piece], size
@@ -180,7 +180,7 @@ def _drain_pieces(items: list[Item], max_records: int, max_bytes: int) -> tuple[
     parts = max(-(-count // max_records), -(-size // max_bytes))
     step = -(-count // parts)
     return [
-        _Piece(
+        Piece(
             keys[i : i + step],
             values[i : i + step],
             stamps[i : i + step],
@@ -193,9 +193,9 @@ def _drain_pieces(items: list[Item], max_records: int, max_bytes: int) -> tuple[
     ], size
 
 
-def _piece_of(items: list[Item]) -> _Piece:
+def _piece_of(items: list[Item]) -> Piece:
     keys, values, stamps, headers, callbacks = zip(*items, strict=True)
-    return _Piece(keys, values, stamps, headers if any(headers) else None, callbacks, None, None)
+    return Piece(keys, values, stamps, headers if any(headers) else None, callbacks, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,7 +437,7 @@ class BatchWriter:
         rolled: list[Partition],
     ) -> None:
         s = self.settings
-        pieces, size = _drain_pieces(
+        pieces, size = cut_pieces(
             items, s.batch_records, min(s.batch_bytes, self._batch_limit_of(topic))
         )
         self._drained_bytes += size  # rounds never overlap (busy flag): one writer at a time

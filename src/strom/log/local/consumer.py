@@ -3,9 +3,8 @@
 ``poll()`` returns records from per-partition fetches, refilled with one read (one ``pread``
 of up to ``fetch.max.bytes``) per partition when used up, and decoded into records only as
 ``poll()`` takes them (see :class:`~strom.log.local.reader.Fetch`); it rotates over
-partitions so none starves. While
-nothing is available it sleeps in short, growing steps (at most 20 ms) and checks the
-partition heads (memory-mapped: no syscall) and the group.
+partitions so none starves. While nothing is available it sleeps in short, growing steps (at
+most 20 ms) and checks the partition heads (memory-mapped: no syscall) and the group.
 
 Positions are resolved when partitions are assigned: the group's committed offset, else
 ``auto_offset_reset`` (``earliest``: the log start; ``latest``: the end; ``error``: raise).

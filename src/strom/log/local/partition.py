@@ -89,6 +89,8 @@ class Partition:
         self._wfd = -1
         self._ifd = -1
         self._wbase = -1
+        self._wpath = ""
+        """The active segment's path, for error messages (built once, not per append)."""
         self._last_sync = time.monotonic()
         self._unsynced = False
         self.closed = False
@@ -178,6 +180,7 @@ class Partition:
             if fd >= 0:
                 os.close(fd)
         self._wfd = self._ifd = self._wbase = -1
+        self._wpath = ""
 
     def _open_writer(self, base: int) -> None:
         if self._wbase == base:
@@ -193,6 +196,7 @@ class Partition:
             self._close_writer()
             raise storage_error("open segment for append", path, exc) from exc
         self._wbase = base
+        self._wpath = str(path)
 
     def _prepare(self) -> HeadState:
         """Under the lock: a trusted state and the writer's files, torn tail removed."""
@@ -211,13 +215,13 @@ class Partition:
     def _sync(self, force: bool = False) -> None:
         policy = self.durability.policy
         if policy is FsyncPolicy.BATCH or (force and policy is FsyncPolicy.INTERVAL):
-            fsync_fd(self._wfd, self.dir / log_name(self._wbase))
+            fsync_fd(self._wfd, self._wpath)
             self._unsynced = False
             self._last_sync = time.monotonic()
         elif policy is FsyncPolicy.INTERVAL:
             now = time.monotonic()
             if (now - self._last_sync) * 1000 >= self.durability.interval_ms:
-                fsync_fd(self._wfd, self.dir / log_name(self._wbase))
+                fsync_fd(self._wfd, self._wpath)
                 self._last_sync = now
                 self._unsynced = False
             else:
@@ -229,7 +233,7 @@ class Partition:
             return
         with self.lock:
             if self._wfd >= 0 and self._unsynced:
-                fsync_fd(self._wfd, self.dir / log_name(self._wbase))
+                fsync_fd(self._wfd, self._wpath)
                 self._unsynced = False
                 self._last_sync = time.monotonic()
 
@@ -242,7 +246,7 @@ class Partition:
         """Make the active segment durable and publish ``st`` (what was written so far)."""
         os.ftruncate(self._ifd, st.index_entries * 16)  # drop entries of unpublished batches
         if self.durability.policy is not FsyncPolicy.NONE:
-            fsync_fd(self._wfd, self.dir / log_name(self._wbase))
+            fsync_fd(self._wfd, self._wpath)
             fsync_fd(self._ifd, self.dir / index_name(self._wbase))
         self.head.write(st)
 
@@ -339,7 +343,7 @@ class Partition:
                     if isinstance(exc, StorageError)
                     else storage_error(
                         f"append to topic {self.topic!r} partition {self.number}",
-                        self.dir / log_name(self._wbase),
+                        self._wpath or self.dir,
                         exc,
                     )
                 )

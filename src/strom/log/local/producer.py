@@ -5,7 +5,9 @@
 :class:`~strom.log.local.batching.BatchWriter`, whose thread encodes and appends batches.
 ``send()`` is the per-record cost of producing, so it does as little as it can: per-topic
 facts are looked up once and kept (:class:`_TopicInfo`), and the create time is read with
-``time.time_ns()`` (a tenth of a microsecond; ``int(time.time() * 1000)`` costs twice that).
+``time.time_ns() // 1_000_000`` (~0.1 µs; ``int(time.time() * 1000)`` costs 1.5 times that).
+The clock is read for every record rather than cached: a cached time would save that 0.1 µs
+but lag the send by up to a whole write round (an fsync) when sends are sparse.
 
 Transactions (see transactions.py): records sent inside a transaction are kept apart and
 written by ``commit_transaction`` through an intent; ``flush()`` does not wait for them.

@@ -275,7 +275,7 @@ def _slices(buf: bytes, pos: int, lens: Sequence[int]) -> tuple[Sequence[bytes |
         if first < 0:
             return (None,) * n, pos
         # One C call, no per-record Python.
-        return struct.unpack_from(f"{first}s" * n, buf, pos), pos + first * n
+        return struct.unpack_from("<" + f"{first}s" * n, buf, pos), pos + first * n
     out: list[bytes | None] = []
     append = out.append
     for length in lens:

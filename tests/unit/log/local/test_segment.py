@@ -11,6 +11,7 @@ from strom.log.local.segment import (
     HEADER_SIZE,
     batch_bytes,
     body_ok,
+    build_records,
     decode_columns,
     decode_records,
     encode,
@@ -111,3 +112,48 @@ def test_reencode_keeps_offsets_of_survivors() -> None:
 def test_empty_batch_is_refused() -> None:
     with pytest.raises(ValueError):
         encode([], [], [])
+
+
+@pytest.mark.parametrize(
+    ("keys", "values"),
+    [
+        ([None, None, None], [b"abc", b"def", b"ghi"]),  # no keys; values of one length
+        ([b"k1", b"k2", b"k3"], [b"", None, b"longer value"]),  # keys of one length
+        ([b"a", b"", None], [None, None, None]),  # only tombstones
+        ([b"", b"", b""], [b"x", b"yy", b""]),  # empty keys: one length, zero
+    ],
+)
+def test_columns_of_one_length_and_mixed_round_trip(
+    keys: list[bytes | None], values: list[bytes | None]
+) -> None:
+    batch = encode(keys, values, [5, 6, 7])
+    seal(batch.header, 40)
+    raw = batch_bytes(batch) + b"trailing bytes of the next batch"
+    header = parse_header(raw, 0)
+    assert body_ok(raw, 0, header)
+    got = decode_records(raw, 0, header, "t", 1)
+    assert [(r.offset, r.key, r.value, r.timestamp) for r in got] == list(
+        zip([40, 41, 42], keys, values, [5, 6, 7], strict=True)
+    )
+    assert all(type(r) is Record for r in got)
+
+
+def test_build_records_is_make_record_in_bulk() -> None:
+    headers = [(), (("h", b"1"),)]
+    built = build_records("t", 3, [10, 12], [None, b"k"], [b"a", None], [1, 2], headers)
+    assert built == [
+        make_record("t", 3, 10, None, b"a", 1, ()),
+        make_record("t", 3, 12, b"k", None, 2, (("h", b"1"),)),
+    ]
+    assert all(type(r) is Record for r in built)
+
+
+def test_min_offset_inside_a_compacted_batch() -> None:
+    raw = sealed(50)
+    header = parse_header(raw, 0)
+    thin = reencode(decode_columns(raw, 0, header), [0, 2], header, delete_horizon=0)
+    seal(thin.header, 50)
+    out = batch_bytes(thin)
+    new_header = parse_header(out, 0)
+    assert [r.offset for r in decode_records(out, 0, new_header, "t", 0, min_offset=51)] == [52]
+    assert decode_records(out, 0, new_header, "t", 0, min_offset=53) == []
