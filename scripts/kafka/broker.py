@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -57,9 +58,14 @@ def resolve_jars() -> Path:
     print(f"resolving Apache Kafka {kafka_version()} from Maven Central ...", file=sys.stderr)
     subprocess.run(
         [
-            "mvn", "-q", "-B", "-f", str(HERE / "pom.xml"),
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(HERE / "pom.xml"),
             "dependency:copy-dependencies",
-            f"-DoutputDirectory={tmp}", "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
         ],
         check=True,
         timeout=900,
@@ -112,11 +118,17 @@ def java_cmd(lib: Path, *args: str) -> list[str]:
     if java is None:
         raise SystemExit("Java 17+ is required to run the Kafka broker")
     return [
-        java, "-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        java,
+        "-Xms256m",
+        "-Xmx512m",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
         "-Djava.awt.headless=true",
         "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
         "-Dorg.slf4j.simpleLogger.showDateTime=true",
-        "-cp", f"{lib}/*", *args,
+        "-cp",
+        f"{lib}/*",
+        *args,
     ]
 
 
@@ -153,7 +165,10 @@ def up(run: Path) -> str:
     with (run / "format.log").open("wb") as format_log:
         formatted = subprocess.run(
             java_cmd(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
-            stdout=format_log, stderr=subprocess.STDOUT, timeout=120, check=False,
+            stdout=format_log,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
         )
     if formatted.returncode != 0:
         raise SystemExit(f"formatting the KRaft log dir failed; see {run}/format.log")
@@ -161,7 +176,9 @@ def up(run: Path) -> str:
     started = time.monotonic()
     proc = subprocess.Popen(
         java_cmd(lib, "kafka.Kafka", str(props)),
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     (run / "broker.pid").write_text(str(proc.pid))
@@ -174,7 +191,9 @@ def up(run: Path) -> str:
             break
         if time.monotonic() - started > START_TIMEOUT_S:
             proc.terminate()
-            raise SystemExit(f"Kafka broker not ready after {START_TIMEOUT_S:.0f}s; see {run}/broker.log")
+            raise SystemExit(
+                f"Kafka broker not ready after {START_TIMEOUT_S:.0f}s; see {run}/broker.log"
+            )
         time.sleep(0.2)
     (run / "bootstrap").write_text(bootstrap)
     (run / "startup_seconds").write_text(f"{time.monotonic() - started:.2f}")
@@ -190,10 +209,8 @@ def down(run: Path) -> None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while pid_alive(pid) and time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.1)
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
@@ -202,9 +219,13 @@ def down(run: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["up", "down", "status", "resolve"])
-    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="run directory (data, log, pid)")
+    parser.add_argument(
+        "--dir", type=Path, default=DEFAULT_DIR, help="run directory (data, log, pid)"
+    )
     args = parser.parse_args()
     run: Path = args.dir.resolve()
     if args.command == "resolve":
@@ -214,7 +235,11 @@ def main() -> None:
         print(bootstrap)
         secs = run / "startup_seconds"
         if secs.exists():
-            print(f"Kafka {kafka_version()} up at {bootstrap} in {secs.read_text()}s (log: {run}/broker.log)", file=sys.stderr)
+            print(
+                f"Kafka {kafka_version()} up at {bootstrap} in {secs.read_text()}s "
+                f"(log: {run}/broker.log)",
+                file=sys.stderr,
+            )
     elif args.command == "down":
         down(run)
     else:
