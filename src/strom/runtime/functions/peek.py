@@ -44,22 +44,12 @@ def compile_peek(
 def compile_for_each(
     step: str, fn: Callable[[Any], object], counter: StepCounter | None = None
 ) -> Fn:
-    """A terminal step calling ``fn(value)``; its records out are the calls that returned."""
-    c = counter if counter is not None else StepCounter(step)
-    timing = c.timing
-    clock = time.perf_counter_ns
+    """A terminal step calling ``fn(value)``; its records out are the calls that returned.
 
-    def for_each_(value: Any) -> None:
-        c.records_in += 1
-        try:
-            if timing and not c.records_in % SAMPLE_EVERY:
-                start = clock()
-                fn(value)
-                c.ns += (clock() - start) * SAMPLE_EVERY
-            else:
-                fn(value)
-        except Exception as exc:
-            c.dropped += 1
-            raise step_failed(step, exc) from exc
+    A peek with nothing downstream: the same counting, timing and failure handling.
+    """
+    return compile_peek(step, fn, _discard, counter)
 
-    return for_each_
+
+def _discard(value: Any) -> None:
+    """The end of a terminal step's chain."""
