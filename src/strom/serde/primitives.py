@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import struct
+from typing import Any
 
 from strom.errors import ConfigError, SerializationError
 from strom.serde._describe import preview
@@ -88,82 +89,85 @@ class StringSerde:
             ) from None
 
 
-class IntegerSerde:
-    """A fixed-size big-endian integer (two's complement when signed)."""
-
-    __slots__ = ("_describe", "_kind", "_pack", "_size", "_unpack", "name")
-
-    def __init__(self, size: int, signed: bool) -> None:
-        code = _INT_CODES[size] if signed else _INT_CODES[size].upper()
-        compiled = struct.Struct(">" + code)
-        self._pack = compiled.pack
-        self._unpack = compiled.unpack
-        self._size = size
-        bits = size * 8
-        low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-        self._kind = f"{size}-byte {'signed' if signed else 'unsigned'} big-endian integer"
-        self._describe = f"{self._kind} (range {low}..{high})"
-        self.name = "int"
-
-    def serialize(self, value: int | None) -> bytes | None:
-        """``value`` as ``size`` big-endian bytes."""
-        if value is None:
-            return None
-        try:
-            return self._pack(value)
-        except struct.error:
-            raise SerializationError(
-                f"int serde: {preview(value)} is not a {self._describe}"
-            ) from None
-
-    def deserialize(self, data: bytes | None) -> int | None:
-        """The integer in ``data``, which must be exactly ``size`` bytes."""
-        if data is None:
-            return None
-        try:
-            return self._unpack(data)[0]  # type: ignore[no-any-return]
-        except (struct.error, TypeError):
-            raise SerializationError(
-                f"int serde: expected exactly {self._size} bytes for a {self._kind}, "
-                f"got {preview(data)}; was it written with another size (integer(size=...))?"
-            ) from None
-
-
-class FloatSerde:
-    """An IEEE 754 float, big-endian (8 bytes: double, like Kafka's DoubleSerializer)."""
+class _StructSerde:
+    """A fixed-size value packed with one :class:`struct.Struct`; subclasses say what it is."""
 
     __slots__ = ("_pack", "_size", "_unpack", "name")
 
-    def __init__(self, size: int) -> None:
-        compiled = struct.Struct(">" + _FLOAT_CODES[size])
+    def __init__(self, fmt: str, size: int, name: str) -> None:
+        compiled = struct.Struct(fmt)
         self._pack = compiled.pack
         self._unpack = compiled.unpack
         self._size = size
-        self.name = "float"
+        self.name = name
 
-    def serialize(self, value: float | None) -> bytes | None:
+    def _pack_error(self, value: Any, exc: Exception) -> str:
+        raise NotImplementedError
+
+    def _unpack_error(self, data: bytes) -> str:
+        raise NotImplementedError
+
+    def serialize(self, value: Any) -> bytes | None:
         """``value`` as ``size`` big-endian bytes."""
         if value is None:
             return None
         try:
             return self._pack(value)
         except (struct.error, OverflowError) as exc:
-            raise SerializationError(
-                f"float serde: {preview(value)} cannot be packed as a {self._size}-byte "
-                f"IEEE 754 float: {exc}"
-            ) from None
+            raise SerializationError(self._pack_error(value, exc)) from None
 
-    def deserialize(self, data: bytes | None) -> float | None:
-        """The float in ``data``, which must be exactly ``size`` bytes."""
+    def deserialize(self, data: bytes | None) -> Any:
+        """The value in ``data``, which must be exactly ``size`` bytes."""
         if data is None:
             return None
         try:
-            return self._unpack(data)[0]  # type: ignore[no-any-return]
+            return self._unpack(data)[0]
         except (struct.error, TypeError):
-            raise SerializationError(
-                f"float serde: expected exactly {self._size} bytes for a big-endian IEEE 754 "
-                f"float, got {preview(data)}"
-            ) from None
+            raise SerializationError(self._unpack_error(data)) from None
+
+
+class IntegerSerde(_StructSerde):
+    """A fixed-size big-endian integer (two's complement when signed)."""
+
+    __slots__ = ("_describe", "_kind")
+
+    def __init__(self, size: int, signed: bool) -> None:
+        code = _INT_CODES[size] if signed else _INT_CODES[size].upper()
+        super().__init__(">" + code, size, "int")
+        bits = size * 8
+        low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        self._kind = f"{size}-byte {'signed' if signed else 'unsigned'} big-endian integer"
+        self._describe = f"{self._kind} (range {low}..{high})"
+
+    def _pack_error(self, value: Any, exc: Exception) -> str:
+        return f"int serde: {preview(value)} is not a {self._describe}"
+
+    def _unpack_error(self, data: bytes) -> str:
+        return (
+            f"int serde: expected exactly {self._size} bytes for a {self._kind}, "
+            f"got {preview(data)}; was it written with another size (integer(size=...))?"
+        )
+
+
+class FloatSerde(_StructSerde):
+    """An IEEE 754 float, big-endian (8 bytes: double, like Kafka's DoubleSerializer)."""
+
+    __slots__ = ()
+
+    def __init__(self, size: int) -> None:
+        super().__init__(">" + _FLOAT_CODES[size], size, "float")
+
+    def _pack_error(self, value: Any, exc: Exception) -> str:
+        return (
+            f"float serde: {preview(value)} cannot be packed as a {self._size}-byte "
+            f"IEEE 754 float: {exc}"
+        )
+
+    def _unpack_error(self, data: bytes) -> str:
+        return (
+            f"float serde: expected exactly {self._size} bytes for a big-endian IEEE 754 "
+            f"float, got {preview(data)}"
+        )
 
 
 def bytes_() -> Serde[bytes]:
