@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 KAFKA  := $(PY) scripts/kafka/broker.py
+PG     := $(PY) scripts/services/postgres.py
 
-.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status demo bench bench-quick clean
+.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +15,13 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# kcat is the independent Kafka client used by the interop tests.
+# kcat is the independent Kafka client used by the interop tests; PostgreSQL (Debian's) backs
+# the event store and CDC tests (scripts/services/postgres.py starts it).
 dev-deps:
 	@command -v kcat >/dev/null 2>&1 || command -v kafkacat >/dev/null 2>&1 || \
 	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kafkacat >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 # The whole suite: unit tests, contract suites on every log, integration tests on a real Kafka
 # broker that the session fixture starts (or STROM_TEST_KAFKA=host:port to reuse one).
@@ -43,6 +47,15 @@ kafka-down: venv
 
 kafka-status: venv
 	@$(KAFKA) status
+
+pg-up: venv dev-deps
+	@$(PG) up
+
+pg-down: venv
+	@$(PG) down
+
+pg-status: venv
+	@$(PG) status
 
 demo: venv
 	$(PY) -m strom.demo

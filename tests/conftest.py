@@ -1,9 +1,10 @@
-"""Shared fixtures: a real Kafka broker for the session, and log URLs for contract suites.
+"""Shared fixtures: a real Kafka broker and PostgreSQL for the session, log URLs for contracts.
 
 The broker is started once per test session by ``scripts/kafka/broker.py`` (Apache Kafka from
 Maven Central, KRaft, loopback, free ports). Set ``STROM_TEST_KAFKA=host:port`` to use a broker
 that is already running instead. The broker's log is copied to ``.strom-test/logs/`` when the
-session has failures.
+session has failures. PostgreSQL likewise: ``scripts/services/postgres.py`` (Debian's server,
+loopback, free port), or ``STROM_TEST_POSTGRES=DSN`` to use a running one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BROKER_SCRIPT = REPO / "scripts" / "kafka" / "broker.py"
+POSTGRES_SCRIPT = REPO / "scripts" / "services" / "postgres.py"
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +56,41 @@ def kafka_bootstrap(
             keep = REPO / ".strom-test" / "logs"
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(run_dir / "broker.log", keep / f"broker-{uuid.uuid4().hex[:8]}.log")
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """DSN of a real PostgreSQL (superuser + replication role ``strom``, ``wal_level=logical``),
+    started for this session unless STROM_TEST_POSTGRES is set."""
+    given = os.environ.get("STROM_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    run_dir = tmp_path_factory.mktemp("postgres")
+    started = subprocess.run(
+        [sys.executable, str(POSTGRES_SCRIPT), "up", "--dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if started.returncode != 0:
+        pytest.fail(f"could not start PostgreSQL:\n{started.stdout}\n{started.stderr}")
+    dsn = started.stdout.strip().splitlines()[-1]
+    try:
+        yield dsn
+    finally:
+        subprocess.run(
+            [sys.executable, str(POSTGRES_SCRIPT), "down", "--dir", str(run_dir)],
+            timeout=60,
+            check=False,
+        )
+        if request.session.testsfailed:
+            keep = REPO / ".strom-test" / "logs"
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run_dir / "server.log", keep / f"postgres-{uuid.uuid4().hex[:8]}.log")
 
 
 @pytest.fixture(scope="session")
