@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from itertools import repeat
 from typing import Any, NamedTuple
 
-from crc32c import crc32c
+from fastcrc.crc32 import iscsi as crc32c  # CRC-32C (Castagnoli)
 
 from strom.log.types import Headers, Record
 from strom.log.types import make_record as make_record  # re-exported: the one-record form

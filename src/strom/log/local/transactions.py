@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from crc32c import crc32c
+from fastcrc.crc32 import iscsi as crc32c  # CRC-32C (Castagnoli)
 
 from strom.errors import ProducerFencedError, StorageError, TransactionError
 from strom.log.local.durability import Durability, atomic_write, fsync_dir, storage_error, write_all
