@@ -253,7 +253,7 @@ def _compact_locked(p: Partition, force: bool) -> CompactionResult | None:
     outputs = [base for base, _ in out.done]
     inputs = [s.base for s in segments]
     with p.lock:
-        st = p.state()
+        st = p.locked_state()
         current = {s.base: s.ino for s in p.segments(st)}
         if any(current.get(s.base) != s.ino for s in segments):
             out.discard()  # retention or another cleaner changed the inputs meanwhile

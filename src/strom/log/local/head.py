@@ -5,10 +5,23 @@ uses the partition. The writer (holding the partition lock) updates it after eac
 *completes* (and is fsync-ed, under ``fsync=batch``); readers only read up to the end it
 publishes, so they never see a half-written batch, and learn of new data without a syscall.
 
-Updates use a sequence lock: the writer makes the counter odd, writes the fields, makes it
-even again; a reader retries while the counter is odd or changed under it. A writer that
-dies mid-update leaves the counter odd: the next process takes the partition lock, sees that,
-and runs recovery.
+Two slots, each self-validating, instead of a sequence lock. A seqlock needs the reader's
+loads and the writer's stores to happen in program order, which x86 gives for free and
+aarch64 (or any weakly ordered CPU) does not: there a reader can see the new counter with an
+old body, and Python offers no memory barrier on a shared mapping. Here every slot carries
+its own sequence number and a CRC-32C over the sequence number and the body:
+
+* the writer writes the new state into the slot holding the *older* sequence number, with
+  sequence number = newest + 1; the slot holding the current state is never touched;
+* a reader reads both slots and keeps the valid one (CRC matches) with the larger sequence
+  number. A slot being written, or read in any order the CPU likes, is either consistent
+  (CRC matches: it is one complete write, and its sequence number says which) or rejected.
+
+So correctness rests on the checksum, not on the order of memory operations: a torn slot
+passes only by a CRC collision (2^-32 per torn read, and a read is torn only when it races
+the microsecond a writer spends on one slot). A writer that dies mid-update leaves the
+previous slot intact: the head then still describes the last complete append, and the bytes
+the dead writer put after it are cut off by the next writer.
 
 The head is never fsync-ed. It is trusted only within the boot of the machine that wrote it
 (it carries the boot id): after a machine crash the page cache, and with it the head, may be
@@ -21,20 +34,21 @@ import contextlib
 import mmap
 import os
 import struct
-import time
 from pathlib import Path
 from typing import NamedTuple
+
+from fastcrc.crc32 import iscsi as crc32c
 
 from strom.log.local.durability import BOOT_ID, storage_error
 
 MAGIC = b"STRH"
-VERSION = 1
+VERSION = 2
 SIZE = 4096
 _PREFIX = struct.Struct("<4sI")
-_SEQ = struct.Struct("<Q")
-_SEQ_AT = 8
-_BODY = struct.Struct("<qqqqQqq16sIq")
-_BODY_AT = 16
+_SLOT_HEAD = struct.Struct("<QI")  # sequence number, CRC of everything after the CRC field
+_BODY = struct.Struct("<qqqqQqq16sIqq")
+_SLOTS = (64, 256)
+_SEQ_BYTES = struct.Struct("<Q")
 
 
 class HeadState(NamedTuple):
@@ -49,7 +63,8 @@ class HeadState(NamedTuple):
     active_end: int
     """Bytes of complete batches in the active segment."""
     segments_version: int
-    """Changes whenever segments are added, deleted or replaced."""
+    """Changes whenever segments are added, deleted or replaced (odd: a compaction swap is
+    under way)."""
     active_max_ts: int
     """Largest timestamp in the active segment (index.NO_TIMESTAMP when empty)."""
     active_created_ms: int
@@ -59,6 +74,8 @@ class HeadState(NamedTuple):
     """Valid entries in the active segment's index file."""
     last_index_position: int
     """Byte position of the last index entry of the active segment (0: none)."""
+    synced_offset: int
+    """Offsets below this are fsync-ed (under every policy but ``none``)."""
 
 
 class Head:
@@ -79,34 +96,48 @@ class Head:
         except OSError as exc:
             raise storage_error("open partition head", path, exc) from exc
 
-    def read(self, *, spins: int = 2000) -> HeadState | None:
-        """A consistent snapshot, or None when the head is not valid for this boot (never
-        written, written by another boot, or torn by a writer that died mid-update)."""
+    def _slot(self, at: int) -> tuple[int, HeadState | None]:
+        """(sequence number, state) of the slot at ``at``; state None when it fails its CRC."""
+        raw = self._map[at : at + _SLOT_HEAD.size + _BODY.size]  # one copy, then checked
+        seq, crc = _SLOT_HEAD.unpack_from(raw, 0)
+        if crc32c(raw[12:], crc32c(raw[:8])) != crc or seq == 0:
+            return seq, None
+        return seq, HeadState._make(_BODY.unpack_from(raw, _SLOT_HEAD.size))
+
+    def read(self) -> HeadState | None:
+        """The last state published, or None when the head is not valid for this boot (never
+        written, or written by another boot or format)."""
         m = self._map
-        for attempt in range(spins):
-            (seq,) = _SEQ.unpack_from(m, _SEQ_AT)
-            if seq & 1:
-                if attempt > 50:
-                    time.sleep(0.0001)
-                continue
-            state = HeadState._make(_BODY.unpack_from(m, _BODY_AT))
-            (again,) = _SEQ.unpack_from(m, _SEQ_AT)
-            if again != seq:
-                continue
-            if _PREFIX.unpack_from(m, 0) != (MAGIC, VERSION) or state.boot_id != BOOT_ID:
-                return None
-            return state
-        return None
+        if _PREFIX.unpack_from(m, 0) != (MAGIC, VERSION):
+            return None
+        first, second = _SLOTS
+        if _SEQ_BYTES.unpack_from(m, second)[0] > _SEQ_BYTES.unpack_from(m, first)[0]:
+            first, second = second, first
+        # The slot with the larger sequence number is the newest unless it is being written.
+        state = self._slot(first)[1] or self._slot(second)[1]
+        if state is None or state.boot_id != BOOT_ID:
+            return None
+        return state
 
     def write(self, state: HeadState) -> None:
-        """Publish ``state`` (caller holds the partition lock)."""
+        """Publish ``state`` (caller holds the partition lock: one writer at a time)."""
         m = self._map
-        (seq,) = _SEQ.unpack_from(m, _SEQ_AT)
-        seq |= 1  # odd: being written (also repairs a counter left odd by a dead writer)
-        _SEQ.pack_into(m, _SEQ_AT, seq)
-        _BODY.pack_into(m, _BODY_AT, *state._replace(boot_id=BOOT_ID))
-        _PREFIX.pack_into(m, 0, MAGIC, VERSION)
-        _SEQ.pack_into(m, _SEQ_AT, seq + 1)
+        if _PREFIX.unpack_from(m, 0) != (MAGIC, VERSION):
+            m[: _SLOTS[1] + _SLOT_HEAD.size + _BODY.size] = bytes(
+                _SLOTS[1] + _SLOT_HEAD.size + _BODY.size
+            )
+            _PREFIX.pack_into(m, 0, MAGIC, VERSION)
+        slots = [(self._slot(at), at) for at in _SLOTS]
+        newest = max((seq for (seq, st), _ in slots if st is not None), default=0)
+        # Overwrite the slot that does not hold the newest valid state.
+        target = next(
+            at for (seq, st), at in sorted(slots, key=lambda s: (s[0][1] is not None, s[0][0]))
+        )
+        seq = newest + 1
+        body = _BODY.pack(*state._replace(boot_id=BOOT_ID))
+        seq_raw = _SEQ_BYTES.pack(seq)
+        crc = crc32c(body, crc32c(seq_raw))
+        m[target : target + _SLOT_HEAD.size + _BODY.size] = _SLOT_HEAD.pack(seq, crc) + body
 
     def close(self) -> None:
         """Unmap the file."""

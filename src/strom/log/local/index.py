@@ -80,6 +80,13 @@ class SegmentIndex:
         i = bisect.bisect_right(self.offsets, offset)
         return self.positions[i - 1] if i else 0
 
+    def entry_for_offset(self, offset: int, first: int) -> tuple[int, int]:
+        """(base offset, byte position) of the last indexed batch starting at or before
+        ``offset``; (``first``, 0) when there is none (``first``: the segment's first offset).
+        """
+        i = bisect.bisect_right(self.offsets, offset)
+        return (self.offsets[i - 1], self.positions[i - 1]) if i else (first, 0)
+
     def position_for_timestamp(self, timestamp: int) -> int:
         """Byte position where the scan for the first record with ts >= ``timestamp`` starts."""
         i = bisect.bisect_left(self.ts_before, timestamp)

@@ -23,9 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
-from strom.errors import StorageError, TopicNotFoundError
+from strom.errors import ConfigError, StorageError, TopicNotFoundError
 from strom.log.local import recovery
 from strom.log.local.config import TopicConfig
 from strom.log.local.durability import (
@@ -96,8 +97,13 @@ class Partition:
         self.closed = False
         self.busy: Callable[[], bool] | None = None
         """When set and true, compaction waits (pending transactions are being applied)."""
-        st = self.state()
-        self._check_active_size(st)
+        self._distrusted: HeadState | None = None
+        """A head found to disagree with the files (readers then inspect the files)."""
+        self._inspection: tuple[tuple[object, ...], HeadState, SegmentIndex] | None = None
+        self._inspections = -2
+        st = self.head.read()
+        if st is not None:
+            self._check_active_size(st)
 
     def __repr__(self) -> str:
         return f"Partition({self.topic!r}, {self.number}, {str(self.dir)!r})"
@@ -105,18 +111,50 @@ class Partition:
     # --- state -------------------------------------------------------------------------------
 
     def state(self) -> HeadState:
-        """The published head (recovering the partition first when it is not valid)."""
+        """The published head; when it cannot be trusted, the state worked out from the files
+        without changing them (readers never repair: only a writer does, under the lock)."""
         st = self.head.read()
-        if st is None or st.segments_version & 1:
+        if st is not None and not st.segments_version & 1 and st != self._distrusted:
+            return st
+        if st is not None and st.segments_version & 1:
+            # A compaction swap is under way (it holds the lock) or its process died.
             with self.lock:
-                st = self._locked_state()
+                st = self.head.read()
+            if st is not None and st != self._distrusted:
+                return st
+        return self._inspected()
+
+    def _inspected(self) -> HeadState:
+        """The state from the files (cached while they do not change)."""
+        try:
+            bases = tuple(list_bases(self.dir))
+            stamp: tuple[object, ...] = (bases,)
+            if bases:
+                info = os.stat(self.dir / log_name(bases[-1]))
+                stamp = (bases, info.st_ino, info.st_size, info.st_mtime_ns)
+        except FileNotFoundError:
+            stamp = ()
+        except OSError as exc:
+            raise storage_error("inspect partition", self.dir, exc) from exc
+        cached = self._inspection
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        with self.lock:  # no writer changes the files while they are read
+            self._inspections -= 2
+            try:
+                st, index = recovery.inspect(
+                    self.dir, self.config.index_interval_bytes, self._inspections
+                )
+            except OSError as exc:
+                raise storage_error("inspect partition", self.dir, exc) from exc
+        self._inspection = (stamp, st, index)
         return st
 
-    def _locked_state(self) -> HeadState:
-        """The state, repaired if needed (caller holds the lock)."""
+    def locked_state(self) -> HeadState:
+        """The state, repaired first if needed (caller holds the lock: writers only)."""
         st = self.head.read()
-        if st is None:
-            return self._recover()
+        if st is None or st == self._distrusted:
+            return self._recover(st)
         if st.segments_version & 1:
             # A compaction swap was interrupted by the death of its process: finish it.
             from strom.log.local.compaction import finish_interrupted
@@ -129,40 +167,37 @@ class Partition:
             self.head.write(st)
         return st
 
-    def _recover(self) -> HeadState:
+    def _recover(self, previous: HeadState | None) -> HeadState:
         self._close_writer()
         try:
             st = recovery.recover(
                 self.dir,
                 self.config.index_interval_bytes,
-                previous=None,
+                previous=previous,
                 sync=self.durability.sync_metadata,
+                version=time.time_ns(),
             )
         except OSError as exc:
             raise storage_error("recover partition", self.dir, exc) from exc
         self.head.write(st)
+        self._distrusted = None
         return st
 
     def _check_active_size(self, st: HeadState) -> None:
-        """Recover when the active segment is shorter than the head says (truncated)."""
+        """Distrust the head when the active segment is shorter than it says (truncated)."""
         try:
             size = os.stat(self.dir / log_name(st.active_base)).st_size
         except FileNotFoundError:
             size = -1
         if size < st.active_end:
-            with self.lock:
-                st = self._locked_state()
-                try:
-                    size = os.stat(self.dir / log_name(st.active_base)).st_size
-                except FileNotFoundError:
-                    size = -1
-                if size < st.active_end:
-                    self._recover()
+            self._distrusted = st
 
     def verify(self) -> HeadState:
-        """Re-check the active segment against the head (after a short read) and recover
-        if it was truncated; returns the current state."""
-        self._check_active_size(self.state())
+        """Re-check the active segment against the head (after a short read); returns the
+        current state."""
+        st = self.head.read()
+        if st is not None:
+            self._check_active_size(st)
         return self.state()
 
     def _check_exists(self) -> None:
@@ -201,31 +236,32 @@ class Partition:
     def _prepare(self) -> HeadState:
         """Under the lock: a trusted state and the writer's files, torn tail removed."""
         self._check_exists()
-        st = self._locked_state()
+        st = self.locked_state()
         self._open_writer(st.active_base)
         size = os.fstat(self._wfd).st_size
         if size < st.active_end:
-            st = self._recover()
+            st = self._recover(st)
             self._open_writer(st.active_base)
         elif size > st.active_end:
             # A writer died after writing part of a batch (never acknowledged): cut it off.
             os.ftruncate(self._wfd, st.active_end)
         return st
 
-    def _sync(self, force: bool = False) -> None:
+    def _sync(self, st: HeadState, force: bool = False) -> HeadState:
+        """fsync the active segment per the policy (always with ``force``, except under
+        ``none``); returns ``st`` with the durable end it reached."""
         policy = self.durability.policy
-        if policy is FsyncPolicy.BATCH or (force and policy is FsyncPolicy.INTERVAL):
-            fsync_fd(self._wfd, self._wpath)
-            self._unsynced = False
-            self._last_sync = time.monotonic()
-        elif policy is FsyncPolicy.INTERVAL:
+        if policy is FsyncPolicy.NONE:
+            return st
+        if not (policy is FsyncPolicy.BATCH or force):
             now = time.monotonic()
-            if (now - self._last_sync) * 1000 >= self.durability.interval_ms:
-                fsync_fd(self._wfd, self._wpath)
-                self._last_sync = now
-                self._unsynced = False
-            else:
+            if (now - self._last_sync) * 1000 < self.durability.interval_ms:
                 self._unsynced = True
+                return st
+        fsync_fd(self._wfd, self._wpath)
+        self._unsynced = False
+        self._last_sync = time.monotonic()
+        return st._replace(synced_offset=st.next_offset)
 
     def sync_if_due(self) -> None:
         """fsync pending data under ``fsync=interval`` (called by idle producers and close)."""
@@ -233,22 +269,57 @@ class Partition:
             return
         with self.lock:
             if self._wfd >= 0 and self._unsynced:
+                st = self.head.read()
                 fsync_fd(self._wfd, self._wpath)
                 self._unsynced = False
                 self._last_sync = time.monotonic()
+                if st is not None and st.active_base == self._wbase:
+                    self.head.write(st._replace(synced_offset=st.next_offset))
+
+    def make_durable(self, offset: int) -> None:
+        """Make sure the records before ``offset`` are on disk (fsync-ed), so that an offset
+        commit up to ``offset`` never outlives the records it covers in a machine crash.
+
+        Only ``fsync=interval`` has anything to do: under ``batch`` every append is fsync-ed
+        before it is published, under ``none`` nothing is promised (the commit is not fsync-ed
+        either). Sealed segments were fsync-ed when rolled, so only the active one is synced.
+        """
+        if self.durability.policy is not FsyncPolicy.INTERVAL:
+            return
+        st = self.head.read()
+        if st is None or st.synced_offset >= min(offset, st.next_offset):
+            return  # an untrusted head: the state was read back from the disk
+        with self.lock:
+            st = self.head.read()
+            if st is None or st.synced_offset >= min(offset, st.next_offset):
+                return
+            path = self.dir / log_name(st.active_base)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise storage_error("open segment to fsync", path, exc) from exc
+            try:
+                fsync_fd(fd, path)
+            finally:
+                os.close(fd)
+            if self._wbase == st.active_base:
+                self._unsynced = False
+                self._last_sync = time.monotonic()
+            self.head.write(st._replace(synced_offset=st.next_offset))
 
     def _roll(self, st: HeadState) -> HeadState:
         """Seal the active segment and start a new one at the next offset (under the lock)."""
-        self._seal(st)
-        return self._start_segment(st)
+        return self._start_segment(self._seal(st))
 
-    def _seal(self, st: HeadState) -> None:
+    def _seal(self, st: HeadState) -> HeadState:
         """Make the active segment durable and publish ``st`` (what was written so far)."""
         os.ftruncate(self._ifd, st.index_entries * 16)  # drop entries of unpublished batches
         if self.durability.policy is not FsyncPolicy.NONE:
             fsync_fd(self._wfd, self._wpath)
             fsync_fd(self._ifd, self.dir / index_name(self._wbase))
+            st = st._replace(synced_offset=st.next_offset)
         self.head.write(st)
+        return st
 
     def _start_segment(self, st: HeadState) -> HeadState:
         base = st.next_offset
@@ -282,8 +353,11 @@ class Partition:
             or now_ms - st.active_created_ms >= self.config.segment_ms
         )
 
-    def append(self, batches: Sequence[EncodedBatch], *, atomic: bool = False) -> AppendResult:
-        """Append batches (sealing each with its base offset), durable per the fsync policy.
+    def append(
+        self, batches: Sequence[EncodedBatch], *, atomic: bool = False, sync: bool = False
+    ) -> AppendResult:
+        """Append batches (sealing each with its base offset), durable per the fsync policy
+        (or fsync-ed whatever the policy but ``none``, with ``sync``).
 
         Never raises for storage failures: a failure is returned with the offsets of the
         batches stored before it; the file is cut back so no partial batch remains. With
@@ -304,9 +378,7 @@ class Partition:
                 for i, batch in enumerate(batches):
                     size = batch.size
                     if (not atomic or i == 0) and self._due_roll(st, size, now_ms):
-                        self._seal(st)
-                        published = st
-                        st = published = self._start_segment(st)
+                        st = published = self._start_segment(self._seal(st))
                         rolled = True
                     base = st.next_offset
                     seal(batch.header, base)
@@ -332,7 +404,7 @@ class Partition:
                         last_index_position=last_pos,
                     )
                     offsets.append(base)
-                self._sync()
+                st = self._sync(st, sync)
                 self.head.write(st)
                 return AppendResult(offsets, None, rolled)
             except TopicNotFoundError:
@@ -366,9 +438,12 @@ class Partition:
             st = self.state()
             current = {s.base: s for s in self._segments}
             fresh: list[Segment] = []
-            for base in list_bases(self.dir):
-                if base < st.log_start or base > st.active_base:
+            bases = list_bases(self.dir)
+            for i, base in enumerate(bases):
+                if base > st.active_base:
                     continue  # created by a roll that was not published (crash)
+                if i + 1 < len(bases) and bases[i + 1] <= st.log_start:
+                    continue  # wholly below the log start: being deleted
                 seg = current.get(base)
                 try:
                     if seg is None or os.stat(seg.path).st_ino != seg.ino:
@@ -401,6 +476,9 @@ class Partition:
     def index(self, seg: Segment, st: HeadState) -> SegmentIndex:
         """The index of ``seg`` (the active one is re-read: it grows)."""
         if seg.base == st.active_base:
+            inspection = self._inspection
+            if inspection is not None and inspection[1] is st:
+                return inspection[2]  # the head is not trusted: nor is the index file
             return read_index_file(str(seg.index_path), seg.base, st.active_end, st.index_entries)
         return seg.sealed_index()
 
@@ -440,18 +518,54 @@ class Partition:
             if not doomed:
                 return 0
             keep = [s for s in segments if s not in doomed]
-            st = st._replace(log_start=keep[0].base, segments_version=st.segments_version + 2)
+            st = st._replace(
+                log_start=max(st.log_start, keep[0].base),
+                segments_version=st.segments_version + 2,
+            )
             self.head.write(st)
-            for seg in doomed:
-                for path in (seg.path, seg.index_path):
-                    try:
-                        path.unlink()
-                    except FileNotFoundError:
-                        pass
-                    except OSError as exc:
-                        if exc.errno != errno.ENOENT:
-                            raise storage_error("delete segment", path, exc) from exc
+            self._delete(doomed)
             return len(doomed)
+
+    def _delete(self, doomed: Sequence[Segment]) -> None:
+        for seg in doomed:
+            for path in (seg.path, seg.index_path):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    if exc.errno != errno.ENOENT:
+                        raise storage_error("delete segment", path, exc) from exc
+
+    def delete_records(self, offset: int) -> int:
+        """Move the log start (low watermark) up to ``offset``: records before it are gone
+        for readers at once, and every segment wholly below it is deleted. Returns the new
+        log start (unchanged when ``offset`` is not above it).
+
+        Raises:
+            ConfigError: ``offset`` is past the end of the partition.
+        """
+        with self.lock:
+            st = self._prepare()
+            if offset > st.next_offset:
+                raise ConfigError(
+                    f"delete_records: offset {offset} is past the end of topic {self.topic!r} "
+                    f"partition {self.number} (high watermark {st.next_offset})"
+                )
+            if offset <= st.log_start:
+                return st.log_start
+            # Stored first: after a crash the deleted records must not come back.
+            recovery.write_log_start(self.dir, offset, sync=self.durability.sync_metadata)
+            segments = self.segments(st)
+            doomed = [
+                seg
+                for seg, after in pairwise(segments)
+                if after.base <= offset and seg.base < st.active_base
+            ]
+            st = st._replace(log_start=offset, segments_version=st.segments_version + 2)
+            self.head.write(st)
+            self._delete(doomed)
+            return offset
 
     def maintain(self) -> None:
         """Retention, then compaction for compacted topics (both bounded to this partition)."""

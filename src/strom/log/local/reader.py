@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from strom.errors import CorruptRecordError, StorageError
+from strom.log.local.head import HeadState
 from strom.log.local.partition import Partition
 from strom.log.local.segment import (
     HEADER_SIZE,
@@ -31,7 +32,7 @@ from strom.log.local.segment import (
     header_ok,
     parse_header,
 )
-from strom.log.local.segments import Segment
+from strom.log.local.segments import Damage, Segment
 from strom.log.types import Record
 
 log = logging.getLogger(__name__)
@@ -99,18 +100,25 @@ class Fetch:
 
 
 class PartitionReader:
-    """A read cursor over one partition (not thread-safe: one per consumer and partition)."""
+    """A read cursor over one partition (not thread-safe: one per consumer and partition).
+
+    Damage costs exactly the damaged batch: the records before it are served first, then
+    reading it raises :class:`~strom.errors.CorruptRecordError` naming its offsets and byte
+    position (every later read from before it raises again; a read from after it works), or
+    with ``skip_corrupt`` its offsets, and only those, are skipped.
+    """
 
     def __init__(self, partition: Partition, *, skip_corrupt: bool = False) -> None:
         self.partition = partition
         self.skip_corrupt = skip_corrupt
         self._seg: Segment | None = None
         self._pos = 0
+        self._at = 0
+        """Offset of the first record at ``_pos`` (after the batches before it)."""
         self._next = -1
 
-    def _locate(self, offset: int) -> None:
+    def _locate(self, offset: int, st: HeadState) -> None:
         p = self.partition
-        st = p.state()
         seg = p.segment_at(offset, st)
         if seg is None:
             segments = p.segments(st)
@@ -118,47 +126,55 @@ class PartitionReader:
                 raise StorageError(f"{p}: no segment files")
             seg = segments[0]
         limit = p.limit(seg, st)
-        start = p.index(seg, st).position_for_offset(offset)
-        pos = self._scan_to(seg, start, limit, offset)
-        if pos < 0:  # the index pointed nowhere useful (stale after a crash): scan it all
-            pos = self._scan_to(seg, 0, limit, offset)
-        self._seg, self._pos, self._next = seg, max(pos, 0), offset
+        end = self._end_of(seg, st)
+        at, start = p.index(seg, st).entry_for_offset(offset, seg.base)
+        found = self._scan_to(seg, start, limit, at, end, offset)
+        if found is None:  # the index pointed nowhere useful (stale after a crash): scan it all
+            found = self._scan_to(seg, 0, limit, seg.base, end, offset)
+        assert found is not None
+        self._seg, (self._pos, self._at), self._next = seg, found, offset
 
-    def _scan_to(self, seg: Segment, start: int, limit: int, offset: int) -> int:
-        try:
-            for pos, header in seg.headers(start, limit):
-                if pos == start and start and header.base_offset > offset:
-                    return -1
-                if header.last_offset >= offset:
-                    return pos
-        except CorruptRecordError:
-            if start:
-                return -1
-            if not self.skip_corrupt:
-                raise
-            log.warning("skipping corrupt data in %s while seeking offset %d", seg.path, offset)
-        return limit
+    def _end_of(self, seg: Segment, st: HeadState) -> int:
+        """The offset after ``seg``: the next segment's base, or the end of the log."""
+        for other in self.partition.segments(st):
+            if other.base > seg.base:
+                return other.base
+        return st.next_offset
 
-    def _corrupt(self, seg: Segment, pos: int, header: BatchHeader | None, what: str) -> int:
-        """Raise, or (skip mode) return the bytes to skip."""
+    def _scan_to(
+        self, seg: Segment, start: int, limit: int, first: int, end: int, offset: int
+    ) -> tuple[int, int] | None:
+        """(position, first offset there) of the batch or damage holding ``offset`` or the
+        first after it, scanning from ``start``; None when ``start`` is not a batch start."""
+        for pos, item in seg.walk(start, limit, first, end):
+            if isinstance(item, Damage):
+                if pos == start and start:
+                    return None
+                if item.next > offset:
+                    return pos, item.first
+                continue
+            if pos == start and start and item.base_offset > offset:
+                return None
+            if item.last_offset >= offset:
+                return pos, first
+            first = item.next_offset
+        return limit, first
+
+    def _damaged(self, seg: Segment, damage: Damage) -> None:
+        """Raise for ``damage`` (or, when skipping, log it and move past it)."""
         p = self.partition
+        last = damage.next - 1
+        what = f"offsets {damage.first} to {last}" if last >= damage.first else "no offsets"
         message = (
-            f"corrupt record batch in {seg.path} at byte {pos} ({what}); topic {p.topic!r} "
-            f"partition {p.number}, offsets from {self._next}. The segment is damaged: restore "
-            "it from a copy, or open the log with on_corruption=skip to skip damaged batches"
+            f"corrupt record batch in {seg.path} at byte {damage.position} ({damage.reason}); "
+            f"topic {p.topic!r} partition {p.number}, {what}; the data before and after it is "
+            "intact. Restore the segment from a copy, or open the log with on_corruption=skip "
+            "to skip these offsets"
         )
         if not self.skip_corrupt:
             raise CorruptRecordError(message)
         log.error("%s: skipped", message)
-        if header is not None:
-            return header.length
-        # The length cannot be trusted: continue at the next indexed batch, else next segment.
-        st = p.state()
-        index = p.index(seg, st)
-        for position in index.positions:
-            if position > pos:
-                return position - pos
-        return p.limit(seg, st) - pos
+        self._pos, self._at = damage.end, max(self._at, damage.next)
 
     def read(self, offset: int, max_bytes: int) -> tuple[Fetch | None, int]:
         """Records at ``offset`` and after, from whole batches of about ``max_bytes`` at most
@@ -166,7 +182,7 @@ class PartitionReader:
 
         Raises:
             OffsetOutOfRange: ``offset`` is before the first retained offset.
-            CorruptRecordError: a batch failed its checksum (unless skipping).
+            CorruptRecordError: the next batch failed its checksum (unless skipping).
         """
         for _ in range(3):
             try:
@@ -187,21 +203,19 @@ class PartitionReader:
                 f"start {st.log_start}"
             )
         if self._seg is None or self._next != offset:
-            self._locate(offset)
+            self._locate(offset, st)
         topic, number = p.topic, p.number
         for _ in range(1000):
             seg = self._seg
             assert seg is not None
             limit = p.limit(seg, st)
             if self._pos >= limit:
-                if seg.base >= st.active_base:
-                    # Only a skipped damaged batch can leave offsets unread here.
-                    self._next = st.next_offset if self.skip_corrupt else offset
-                    return None, self._next
                 following = [s for s in p.segments(st) if s.base > seg.base]
                 if not following:
-                    return None, offset
-                self._seg, self._pos = following[0], 0
+                    # Only skipped damage at the end of the active segment gets here.
+                    self._next = max(offset, self._at)
+                    return None, self._next
+                self._seg, self._pos, self._at = following[0], 0, following[0].base
                 continue
             try:
                 want = min(max(max_bytes, HEADER_SIZE), limit - self._pos)
@@ -210,40 +224,53 @@ class PartitionReader:
                 self._seg = None
                 raise
             batches: list[tuple[int, BatchHeader]] = []
-            pos, size, next_offset = 0, len(data), offset
+            pos, size, at = 0, len(data), self._at
+            damage: Damage | None = None
             while pos + HEADER_SIZE <= size:
                 header = parse_header(data, pos)
-                if not header_ok(data, pos, header):
-                    pos += self._corrupt(seg, self._pos + pos, None, "header checksum mismatch")
+                if (
+                    not header_ok(data, pos, header)
+                    or self._pos + pos + header.length > limit
+                    or header.base_offset < at
+                ):
+                    damage = seg.damage_at(self._pos + pos, limit, at, self._end_of(seg, st), None)
                     break
                 if pos + header.length > size:
-                    if pos == 0 and self._pos + header.length <= limit:
+                    if pos == 0:
                         data = seg.pread(header.length, self._pos)
                         size = len(data)
                         if size == header.length:
                             continue
                     break
                 if not body_ok(data, pos, header):
-                    pos += self._corrupt(seg, self._pos + pos, header, "data checksum mismatch")
-                    next_offset = max(next_offset, header.next_offset)
-                    continue
+                    damage = seg.damage_at(self._pos + pos, limit, at, 0, header)
+                    break
                 if header.last_offset >= offset:
                     batches.append((pos, header))
-                next_offset = max(next_offset, header.next_offset)
+                at = header.next_offset
                 pos += header.length
-            if pos == 0:
-                if len(data) < want:
-                    # Less data than the head promised: the file was cut behind our back.
-                    p.verify()
-                    self._seg = None
-                return None, offset
-            self._pos += pos
-            self._next = next_offset
-            if batches:
-                return Fetch(topic, number, data, batches, offset), next_offset
-            offset = next_offset
-            if offset >= st.next_offset:
-                return None, offset
+            if batches or (pos and damage is None):
+                # The intact batches before any damage are served first.
+                self._pos += pos
+                self._at = at
+                self._next = next_offset = max(offset, at)
+                if batches:
+                    return Fetch(topic, number, data, batches, offset), next_offset
+                offset = next_offset
+                if offset >= st.next_offset:
+                    return None, offset
+                continue
+            if damage is not None:
+                self._damaged(seg, damage)  # raises unless skipping
+                self._next = offset = max(offset, self._at)
+                if offset >= st.next_offset:
+                    return None, offset
+                continue
+            if len(data) < want:
+                # Less data than the head promised: the file was cut behind our back.
+                p.verify()
+                self._seg = None
+            return None, offset
         return None, offset
 
 

@@ -1,4 +1,9 @@
-"""Segment files of a partition: naming, listing, positional reads and header scans."""
+"""Segment files of a partition: naming, listing, positional reads and header scans.
+
+Damage is confined: :func:`find_batch` looks past a damaged batch for the next valid one
+(its magic byte, header CRC, data CRC and an offset not below the expected one), so a
+damaged batch costs its own offsets and nothing after it (:meth:`Segment.walk`).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,74 @@ import contextlib
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from strom.errors import CorruptRecordError
 from strom.log.local.durability import storage_error
 from strom.log.local.index import SegmentIndex, read_index_file
-from strom.log.local.segment import HEADER_SIZE, BatchHeader, header_ok, parse_header
+from strom.log.local.segment import (
+    HEADER_SIZE,
+    MAGIC,
+    BatchHeader,
+    body_ok,
+    header_ok,
+    parse_header,
+)
 
 _LOG_NAME = re.compile(r"^(\d{20})\.log$")
 SCAN_CHUNK = 1 << 16
+RESYNC_CHUNK = 1 << 20
+_MAGIC_AT = 20  # byte of the magic number in a batch header (see segment.py)
+_MAGIC_BYTE = bytes([MAGIC])
+
+
+def find_batch(
+    pread: Callable[[int, int], bytes], start: int, limit: int, min_offset: int
+) -> tuple[int, BatchHeader] | None:
+    """The first whole batch at or after byte ``start`` and ending by ``limit`` whose magic,
+    header CRC and data CRC are right and whose base offset is ``min_offset`` or more.
+
+    Used to get past damage: a batch whose header is damaged has an untrustworthy length,
+    so the next batch is found by looking at every position where a header could start.
+    Costs one header check per candidate (a position with the magic byte in place).
+    """
+    pos = start
+    while pos + HEADER_SIZE <= limit:
+        data = pread(min(RESYNC_CHUNK + HEADER_SIZE, limit - pos), pos)
+        size = len(data)
+        if size < HEADER_SIZE:
+            return None
+        i = data.find(_MAGIC_BYTE, _MAGIC_AT)
+        while i != -1:
+            candidate = i - _MAGIC_AT
+            if candidate + HEADER_SIZE > size:
+                break
+            header = parse_header(data, candidate)
+            at = pos + candidate
+            if (
+                header_ok(data, candidate, header)
+                and header.base_offset >= min_offset
+                and at + header.length <= limit
+            ):
+                end = candidate + header.length
+                whole = data[candidate:end] if end <= size else pread(header.length, at)
+                if len(whole) == header.length and body_ok(whole, 0, header):
+                    return at, header
+            i = data.find(_MAGIC_BYTE, i + 1)
+        pos += max(size - HEADER_SIZE + 1, 1)
+    return None
+
+
+class Damage(NamedTuple):
+    """A damaged stretch of a segment: bytes [position, end), offsets [first, next)."""
+
+    position: int
+    end: int
+    first: int
+    next: int
+    reason: str
 
 
 def log_name(base_offset: int) -> str:
@@ -119,6 +182,51 @@ class Segment:
                 )
             yield position, header
             position += header.length
+
+    def damage_at(
+        self, position: int, limit: int, first: int, end_offset: int, header: BatchHeader | None
+    ) -> Damage:
+        """The damaged stretch starting at ``position``, whose first offset is ``first``.
+
+        With ``header`` (it passed its CRC, the data did not) it is that one batch. Without,
+        it runs to the next valid batch, or to ``limit`` (then up to ``end_offset``).
+        """
+        if header is not None:
+            return Damage(
+                position,
+                position + header.length,
+                min(first, header.base_offset),
+                header.next_offset,
+                "data checksum mismatch",
+            )
+        found = find_batch(self.pread, position + 1, limit, first)
+        if found is None:
+            return Damage(position, limit, first, max(end_offset, first), "damaged batch header")
+        at, after = found
+        return Damage(position, at, first, after.base_offset, "damaged batch header")
+
+    def walk(
+        self, position: int, limit: int, first: int, end_offset: int
+    ) -> Iterator[tuple[int, BatchHeader | Damage]]:
+        """(position, header) of each batch from ``position`` (whose first offset is
+        ``first``) to ``limit``, header-checked; a damaged header gives a :class:`Damage`
+        spanning up to the next valid batch instead of stopping."""
+        while position < limit:
+            raw = self.pread(HEADER_SIZE, position)
+            header = parse_header(raw, 0) if len(raw) == HEADER_SIZE else None
+            if (
+                header is None
+                or not header_ok(raw, 0, header)
+                or position + header.length > limit
+                or header.base_offset < first
+            ):
+                damage = self.damage_at(position, limit, first, end_offset, None)
+                yield position, damage
+                position, first = damage.end, damage.next
+                continue
+            yield position, header
+            position += header.length
+            first = header.next_offset
 
     def max_timestamp(self) -> int:
         """Largest record timestamp of a sealed segment (from its index and last batches)."""

@@ -9,6 +9,7 @@ import pytest
 
 from strom.log import Record, TopicPartition, TopicSpec
 from strom.log.local import LocalLog
+from strom.log.local.head import Head
 
 
 class ManualClock:
@@ -89,3 +90,23 @@ def read(
         out.extend(consumer.poll(max_records=10_000, timeout=0.05))
     consumer.close()
     return out
+
+
+def as_after_machine_crash(directory: Path) -> None:
+    """Make a partition's head look written in another boot of the machine (its page cache
+    died with it): the head is valid but must not be trusted, so the files are read back."""
+    head = Head(directory / "head")
+    try:
+        state = head.read()
+        if state is not None:
+            import strom.log.local.head as head_module
+
+            real = head_module.BOOT_ID
+            head_module.BOOT_ID = bytes(16)  # the other boot
+            try:
+                head.write(state)
+                head.write(state)  # both slots
+            finally:
+                head_module.BOOT_ID = real
+    finally:
+        head.close()

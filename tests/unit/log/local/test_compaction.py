@@ -129,7 +129,7 @@ def test_a_reader_inside_a_replaced_segment_reads_on(
     consumer.close()
 
 
-def test_crash_in_the_middle_of_the_swap_is_finished_on_next_open(
+def test_crash_in_the_middle_of_the_swap_is_finished_by_the_next_writer(
     open_log: Callable[..., LocalLog], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = open_log({"batch.num.messages": "3"}, clock=clock)
@@ -155,6 +155,9 @@ def test_crash_in_the_middle_of_the_swap_is_finished_on_next_open(
     assert [r.offset for r in records] == sorted(r.offset for r in records)
     assert len(records) == len({r.offset for r in records})
     directory = reopened.topics.partition_dir("t", 0)
+    assert (directory / "compaction.manifest").exists(), "a reader repairs nothing"
+    produce(reopened, "t", [(b"k0", b"after")])  # a writer finishes the swap first
     assert (
         not list(directory.glob("*.cleaned")) and not (directory / "compaction.manifest").exists()
     )
+    assert read(reopened, "t")[-1].value == b"after"

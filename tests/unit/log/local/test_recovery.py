@@ -13,9 +13,7 @@ from strom.errors import CorruptRecordError
 from strom.log.local import LocalLog
 from strom.log.local.segment import HEADER_SIZE
 from strom.log.local.segments import list_bases
-from tests.unit.log.local.conftest import create, produce, read
-
-BOOT_ID_AT = 16 + 7 * 8  # see head.py: 16-byte prefix, seven 8-byte fields, then the boot id
+from tests.unit.log.local.conftest import as_after_machine_crash, create, produce, read
 
 
 def items(n: int, start: int = 0) -> list[tuple[bytes | None, bytes | None]]:
@@ -24,13 +22,6 @@ def items(n: int, start: int = 0) -> list[tuple[bytes | None, bytes | None]]:
 
 def partition_dir(log: LocalLog, topic: str = "t", number: int = 0) -> Path:
     return log.topics.partition_dir(topic, number)
-
-
-def as_after_machine_crash(directory: Path) -> None:
-    """Make the head look written by another boot: recovery must not trust it."""
-    with open(directory / "head", "r+b") as f:
-        f.seek(BOOT_ID_AT)
-        f.write(os.urandom(16))
 
 
 def batch_positions(segment: Path) -> list[int]:
@@ -67,9 +58,9 @@ def test_torn_tail_after_a_machine_crash_is_cut_off(open_log: Callable[..., Loca
 
     log = open_log()
     assert [r.value for r in read(log, "t")] == [f"value-{i}".encode() for i in range(8)]
-    assert os.path.getsize(segment) == last
-    produce(log, "t", items(1, 100))
-    assert [r.offset for r in read(log, "t")] == list(range(9))
+    assert os.path.getsize(segment) == last + HEADER_SIZE + 7  # a reader repairs nothing
+    produce(log, "t", items(1, 100))  # a writer cuts the torn batch off first
+    assert [r.value for r in read(log, "t")][-2:] == [b"value-7", b"value-100"]
 
 
 def test_torn_header_is_cut_off(open_log: Callable[..., LocalLog]) -> None:
@@ -82,18 +73,20 @@ def test_torn_header_is_cut_off(open_log: Callable[..., LocalLog]) -> None:
     assert len(read(log, "t")) == 12
 
 
-def test_a_writer_that_died_mid_head_update_triggers_recovery(
+def test_a_writer_that_died_mid_head_update_leaves_the_previous_state(
     open_log: Callable[..., LocalLog],
 ) -> None:
     _, directory = three_batches(open_log)
+    head = (directory / "head").read_bytes()
+    newest = max((64, 256), key=lambda at: struct.unpack_from("<Q", head, at)[0])
     with open(directory / "head", "r+b") as f:
-        f.seek(8)
-        (seq,) = struct.unpack("<Q", f.read(8))
-        f.seek(8)
-        f.write(struct.pack("<Q", seq | 1))  # odd: "being written"
+        f.seek(newest + 20)
+        f.write(b"\xff" * 8)  # the update of the third append never completed
     log = open_log()
-    assert len(read(log, "t")) == 12
-    assert log.partition("t", 0).head.read() is not None
+    assert [r.offset for r in read(log, "t")] == list(range(8))  # never acknowledged
+    produce(log, "t", items(1, 50))  # the writer cuts off the bytes after the published end
+    assert [r.offset for r in read(log, "t")] == list(range(9))
+    assert read(log, "t")[-1].value == b"value-50"
 
 
 def test_lost_head_is_rebuilt(open_log: Callable[..., LocalLog]) -> None:
@@ -177,7 +170,10 @@ def test_missing_and_damaged_indexes(open_log: Callable[..., LocalLog]) -> None:
     as_after_machine_crash(directory)
 
     log = open_log()
-    log.partition("t", 0)  # recovery runs when a partition is first opened
-    assert (directory / f"{bases[0]:020d}.index").exists()
     for start in (0, 3, 17, bases[1] + 2, 199):
+        assert read(log, "t", start=start, limit=1)[0].offset == start
+    assert not (directory / f"{bases[0]:020d}.index").exists()  # readers repair nothing
+    produce(log, "t", items(1))  # recovery runs when a writer first takes the partition
+    assert (directory / f"{bases[0]:020d}.index").exists()
+    for start in (0, 3, 17, bases[1] + 2, 200):
         assert read(log, "t", start=start, limit=1)[0].offset == start
