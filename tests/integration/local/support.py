@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import mmap
+import os
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -91,3 +96,70 @@ def read_partition(
         return out
     finally:
         log.close()
+
+
+PAGE = 4096
+_KPF_DIRTY = 1 << 4
+_KPF_WRITEBACK = 1 << 8
+
+
+def unsynced_pages(path: Path) -> list[int]:
+    """Indexes of the pages of ``path`` that are in the page cache but not yet on disk
+    (dirty or being written back), as the kernel reports them (/proc/kpageflags, root only).
+    """
+    size = path.stat().st_size
+    if size == 0:
+        return []
+    fd = os.open(path, os.O_RDWR)
+    try:
+        mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    finally:
+        os.close(fd)
+    anchor = ctypes.c_char.from_buffer(mapping)
+    try:
+        address = ctypes.addressof(anchor)
+        out = []
+        with open("/proc/self/pagemap", "rb") as pagemap, open("/proc/kpageflags", "rb") as kpf:
+            for page in range((size + PAGE - 1) // PAGE):
+                _ = mapping[page * PAGE]  # map it in (reading never dirties it)
+                pagemap.seek((address // PAGE + page) * 8)
+                (entry,) = struct.unpack("<Q", pagemap.read(8))
+                pfn = entry & ((1 << 55) - 1)
+                if not entry >> 63 or not pfn:
+                    raise OSError("the page frame numbers are hidden (not root?)")
+                kpf.seek(pfn * 8)
+                (flags,) = struct.unpack("<Q", kpf.read(8))
+                if flags & (_KPF_DIRTY | _KPF_WRITEBACK):
+                    out.append(page)
+        return out
+    finally:
+        del anchor
+        mapping.close()
+
+
+def can_see_page_flags() -> bool:
+    """True when :func:`unsynced_pages` works here (root with /proc/kpageflags)."""
+    probe = Path(tempfile.mkdtemp()) / "probe"
+    try:
+        probe.write_bytes(b"x" * PAGE)
+        return unsynced_pages(probe) == [0]
+    except OSError:
+        return False
+    finally:
+        probe.unlink(missing_ok=True)
+        probe.parent.rmdir()
+
+
+def simulate_machine_crash(root: Path) -> dict[str, int]:
+    """What a power cut does to the files under ``root`` (their writers must be dead): every
+    file loses what the kernel had not written to disk yet, from its first unsynced page on
+    (cut there, as an append-only file may be after a crash). Returns file -> bytes lost."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    unsynced = {path: unsynced_pages(path) for path in files}  # all seen before any cut
+    lost = {}
+    for path, pages in unsynced.items():
+        if pages:
+            size = path.stat().st_size
+            os.truncate(path, pages[0] * PAGE)
+            lost[str(path.relative_to(root))] = size - pages[0] * PAGE
+    return lost

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from strom.errors import StromError
-from strom.log import RecordMetadata, TopicPartition
+from strom.log import RecordMetadata, TopicPartition, TopicSpec
 from strom.log.local import LocalLog
 
 
@@ -117,11 +117,32 @@ def member(path: str, topic: str, group: str, session_ms: int) -> None:
     log.close()
 
 
+def interval_commit(path: str, count: int) -> None:
+    """Under fsync=interval (an hour: no timed fsync), produce ``count`` records, consume
+    them in group "g" and commit; print 'committed OFFSET', then wait to be killed."""
+    log = LocalLog(path, {"fsync": "interval", "fsync.interval.ms": "3600000"})
+    log.admin().create_topics([TopicSpec("t", 1)])
+    producer = log.producer()
+    for i in range(count):
+        producer.send("t", f"record-{i}".encode())
+    producer.flush(30)
+    client = log.consumer("g")
+    client.subscribe(["t"])
+    seen = 0
+    deadline = time.monotonic() + 30
+    while seen < count and time.monotonic() < deadline:
+        seen += len(client.poll(timeout=0.1))
+    client.commit()
+    emit("committed", client.position(TopicPartition("t", 0)))
+    time.sleep(120)
+
+
 ROLES = {
     "writer": lambda a: writer(a[0], a[1], a[2], a[3], int(a[4]), int(a[5]) if a[5:] else 0),
     "limited_writer": lambda a: limited_writer(a[0], a[1], int(a[2])),
     "consumer": lambda a: consumer(a[0], a[1], a[2], a[3], a[4]),
     "member": lambda a: member(a[0], a[1], a[2], int(a[3])),
+    "interval_commit": lambda a: interval_commit(a[0], int(a[1])),
 }
 
 if __name__ == "__main__":

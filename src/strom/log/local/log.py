@@ -222,10 +222,22 @@ class LocalLog:
                     f"commit for group {group!r}: topic {topic!r} does not exist"
                 )
         try:
+            self.make_durable(offsets)
             self.group_dir(group)
             self.offsets(group).commit(offsets, ids)
         except StorageError as exc:
             raise CommitError(f"commit for group {group!r} failed, nothing changed: {exc}") from exc
+
+    def make_durable(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """fsync the records that committing ``offsets`` covers, where they may not be yet
+        (``fsync=interval``): a committed offset must never be durable before its records,
+        or a machine crash would leave it pointing past lost data."""
+        for tp, offset in offsets.items():
+            try:
+                p = self.partition(tp.topic, tp.partition)
+            except TopicNotFoundError:
+                continue
+            p.make_durable(offset)
 
     def check_member(self, metadata: LocalGroupMetadata) -> None:
         """CommitError when the consumer behind ``metadata`` left or was removed."""
@@ -265,7 +277,9 @@ class LocalLog:
         ]
         if found:
             return found
-        result = p.append(part.batches, atomic=True)
+        # fsync-ed whatever the policy: once the intent is deleted, the partition holds the
+        # only copy of these records.
+        result = p.append(part.batches, atomic=True, sync=True)
         if result.error is not None:
             raise result.error
         return result.base_offsets
@@ -275,6 +289,7 @@ class LocalLog:
         ids = {t: i for t, i in intent.topic_ids.items() if self.topics.ids([t]).get(t) == i}
         offsets = {tp: o for tp, o in intent.offsets.items() if tp.topic in ids}
         if offsets:
+            self.make_durable(offsets)
             self.group_dir(intent.group)
             self.offsets(intent.group).commit(offsets, ids, txn=intent.id)
 
