@@ -112,6 +112,11 @@ class CommitError(StromError):
     """Committing offsets (or a transaction) failed."""
 
 
+class EventStoreError(StromError):
+    """The event store (``strom.es``) refused or failed a request; subclasses in
+    :mod:`strom.es.errors` (concurrency conflicts, invalid or unknown events)."""
+
+
 class BrokerError(StromError):
     """The log (Kafka or the embedded log) failed or refused a request."""
 
@@ -178,6 +183,7 @@ __all__ = [
     "ErrorHandler",
     "ErrorPolicy",
     "ErrorResponse",
+    "EventStoreError",
     "ProcessingError",
     "ProducerFencedError",
     "RecordTooLargeError",

@@ -1,0 +1,25 @@
+"""Tables of the embedded (SQLite) event store.
+
+``log`` is a one-row table holding the last position and timestamp: appends update it under
+SQLite's write lock, so positions are dense and timestamps never decrease along them.
+"""
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS events ("
+    " position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, version INTEGER NOT NULL,"
+    " id BLOB NOT NULL, type TEXT NOT NULL, type_version INTEGER NOT NULL,"
+    " recorded_at INTEGER NOT NULL, data BLOB NOT NULL, metadata BLOB NOT NULL)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream_id, version)",
+    "CREATE TABLE IF NOT EXISTS streams ("
+    " stream_id TEXT PRIMARY KEY, version INTEGER NOT NULL, updated INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS snapshots ("
+    " stream_id TEXT NOT NULL, type TEXT NOT NULL, schema_version INTEGER NOT NULL,"
+    " version INTEGER NOT NULL, recorded_at INTEGER NOT NULL, data BLOB NOT NULL,"
+    " PRIMARY KEY (stream_id, type, schema_version, version)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS checkpoints ("
+    " name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS log ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL,"
+    " recorded_at INTEGER NOT NULL)",
+)
