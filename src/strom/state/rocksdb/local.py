@@ -205,6 +205,8 @@ class LocalCopy:
         clean = read_signed(clean_path).get("files")
         if not isinstance(clean, dict):
             raise _Untrusted("the CLEAN marker lists no files")
+        if not (self.path / _CHECKPOINT).exists():
+            raise _Untrusted("it was closed without a checkpoint (no changelog offset)")
         checkpoint = read_signed(self.path / _CHECKPOINT).get("offset")
         if type(checkpoint) is not int or checkpoint < 0:
             raise _Untrusted(f"CHECKPOINT holds no valid offset ({checkpoint!r})")
@@ -268,8 +270,7 @@ class LocalCopy:
         """After RocksDB closed: checkpoint (if any) and the clean-close marker."""
         if self._offset is None:
             log.info("%s: closed without a checkpoint; the next open restores fully", self._where)
-            return
-        if not self._offset_on_disk:
+        elif not self._offset_on_disk:
             write_signed(self.path / _CHECKPOINT, {"offset": self._offset})
         write_signed(self.path / _CLEAN, {"files": db_files(self.db)})
 
