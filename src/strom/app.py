@@ -34,7 +34,7 @@ from strom.dsl.stream import Stream
 from strom.dsl.topic import Topic
 from strom.error_policies import ErrorPolicy
 from strom.errors import ConfigError, UnsupportedError
-from strom.log import connect, default_url, parse_url
+from strom.log import choose_url, connect, mask_url, parse_url
 from strom.log.protocols import Log
 from strom.runtime.checkpoint import Guarantee
 from strom.runtime.runner import Runner, Settings
@@ -72,8 +72,10 @@ class App:
 
     Args:
         name: ASCII letters, digits, ``.``, ``_``, ``-``.
-        broker: ``local://PATH`` or ``kafka://host:port[,host:port]``; default
-            :func:`strom.log.default_url` (``$STROM_BROKER``, else ``local://./.strom``).
+        broker: ``local://PATH`` or ``kafka://host:port[,host:port]``. One rule picks the
+            log, for the API and the CLI alike (:func:`strom.log.choose_url`):
+            ``run(broker=)`` / ``strom run --broker`` > ``$STROM_BROKER`` > this ``broker``
+            > ``local://$STROM_HOME`` > ``local://./.strom``.
         guarantee: ``"at-least-once"`` (default: outputs acknowledged before offsets are
             committed; a crash may repeat records) or ``"at-most-once"`` (offsets committed
             before processing; a crash may lose records). ``"exactly-once"`` comes later.
@@ -90,7 +92,9 @@ class App:
             :func:`~strom.errors.skip`, :func:`~strom.errors.dead_letter`,
             :func:`~strom.errors.retry`.
         on_deserialization_error: what to do with an input record whose value cannot be
-            decoded (default: ``on_error``); a ``deserialize:TOPIC`` step policy overrides it.
+            decoded. Default: ``on_error``, so an app-wide ``dead_letter``/``skip`` covers
+            undecodable input too (the steps' own ``on_error=`` do not: decoding happens
+            before the first step). A ``deserialize:TOPIC`` step policy overrides both.
         metrics_port: serve ``/metrics``, ``/health`` and ``/ready`` over HTTP on this port
             (0 picks a free one); None (default) serves nothing.
         metrics_host: the interface the endpoint binds (only this machine by default).
@@ -135,8 +139,8 @@ class App:
             raise ConfigError(f"metrics_port must be a port number 0..65535, got {metrics_port!r}")
         if guarantee == "exactly-once":
             raise UnsupportedError(
-                "guarantee='exactly-once' is not available yet: it comes with transactions in "
-                "a later issue; use 'at-least-once' (the default) or 'at-most-once'"
+                "guarantee='exactly-once' is not available in this version of strom; use "
+                "'at-least-once' (the default) or 'at-most-once'"
             )
         if guarantee not in _GUARANTEES:
             raise ConfigError(
@@ -150,8 +154,10 @@ class App:
             raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
         if step_timing is not None and not isinstance(step_timing, bool):
             raise ConfigError(f"step_timing must be True, False or None, got {step_timing!r}")
-        self._broker = broker if broker is not None else default_url()
-        parse_url(self._broker)  # fail now, not at run()
+        if broker is not None:
+            parse_url(broker)  # fail now, not at run()
+        self._configured_broker = broker
+        parse_url(self.broker)  # $STROM_BROKER too
         self._settings = Settings(
             name=name,
             guarantee=guarantee,  # type: ignore[arg-type]  # checked above
@@ -179,8 +185,9 @@ class App:
 
     @property
     def broker(self) -> str:
-        """The URL of the log the application runs on."""
-        return self._broker
+        """The URL of the log :meth:`run` uses: ``$STROM_BROKER`` when set, else the ``broker``
+        given, else the default (see :func:`strom.log.choose_url`)."""
+        return choose_url(None, self._configured_broker)[0]
 
     @property
     def guarantee(self) -> Guarantee:
@@ -253,7 +260,8 @@ class App:
         only when called from the main thread, and restored on return.
 
         Args:
-            broker: run on this log instead of the application's own (``strom run --broker``).
+            broker: run on this log, whatever ``$STROM_BROKER`` and ``App(broker=)`` say
+                (``strom run --broker``).
 
         Raises:
             ProcessingError: a step raised; the message names step, topic, partition, offset.
@@ -262,10 +270,9 @@ class App:
         """
         self._stop_requested = False
         main = threading.current_thread() is threading.main_thread()
-        url = self._broker
-        if broker is not None:
-            parse_url(broker)
-            url = broker
+        url, source = choose_url(broker, self._configured_broker)
+        parse_url(url)
+        log.info("application %r runs on %s (from %s)", self.name, mask_url(url), source)
         with connect_log(url) as log_, self._signals(main):
             runner = self._runner = self.runner(log_)
             try:
@@ -334,7 +341,7 @@ class App:
             timer.cancel()
 
     def __repr__(self) -> str:
-        return f"<strom.App {self.name!r} on {self._broker}>"
+        return f"<strom.App {self.name!r} on {mask_url(self.broker)}>"
 
 
 @contextmanager

@@ -1,5 +1,5 @@
 """What every strom command shares: the ``--broker`` option, opening the log, logging set-up,
-error display.
+error display, tables and counts.
 
 Example:
     A command module defines a click command and uses these helpers::
@@ -16,17 +16,24 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
 from rich.text import Text
 
 import strom.log
 from strom.errors import StromError
-from strom.log.url import DEFAULT_URL_ENV
+from strom.log.url import DEFAULT_URL_ENV, choose_url, parse_url
 from strom.ops.logging import configure
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,8 +48,14 @@ LOG_FORMAT_ENV = "STROM_LOG_FORMAT"
 
 BROKER_HELP = (
     "Log URL: kafka://HOST:PORT[,HOST:PORT] or local://PATH. "
-    f"Default: ${DEFAULT_URL_ENV}, else local://$STROM_HOME, else local://./.strom."
+    f"Default: ${DEFAULT_URL_ENV}, else (strom run) the app's broker=, else "
+    "local://$STROM_HOME, else local://./.strom."
 )
+
+_WIDE = 10_000
+"""Width of output that is not a terminal: lines are never wrapped for a pipe or a file."""
+
+_LIBRDKAFKA_LOGGER = "strom.log.kafka.librdkafka"
 
 
 class CommandError(click.ClickException):
@@ -67,9 +80,12 @@ class StromGroup(click.Group):
             raise CommandError(str(exc)) from exc
 
 
-def _remember_broker(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+def _remember_broker(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     # Stored in ctx.meta (shared by the whole command chain) so the innermost --broker wins.
-    if value:
+    # Only a --broker given on the command line is kept: $STROM_BROKER is read by
+    # strom.log.choose_url, the one rule of the CLI and the API.
+    source = ctx.get_parameter_source(param.name) if param.name else None
+    if value and source is not ParameterSource.ENVIRONMENT:
         ctx.meta[_BROKER_KEY] = value
 
 
@@ -127,6 +143,19 @@ def root_logging_options(func: F) -> F:
     return level(fmt(func))
 
 
+class _LibrdkafkaDetails(logging.Filter):
+    """librdkafka's own log lines, at DEBUG: the CLI reports a failure once, as the error
+    strom raises (an unreachable broker would otherwise print the same librdkafka ERROR line
+    once per connection attempt before it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("strom").isEnabledFor(logging.DEBUG)
+
+
+_LIBRDKAFKA_FILTER = _LibrdkafkaDetails()
+
+
 def setup_logging(
     level: str | None = None, fmt: str | None = None, *, default_level: str = "WARNING"
 ) -> None:
@@ -134,7 +163,7 @@ def setup_logging(
 
     ``level`` and ``fmt`` given to a subcommand win over the root group's ``--log-level`` and
     ``--log-format`` (the choices given are remembered in the context for subcommands);
-    when none is given, ``default_level`` and text.
+    when none is given, ``default_level`` and text. librdkafka's own lines show at DEBUG.
     """
     ctx = click.get_current_context()
     if level:
@@ -145,6 +174,9 @@ def setup_logging(
         level=str(ctx.meta.get(_LOG_LEVEL_KEY) or default_level),
         fmt="json" if ctx.meta.get(_LOG_FORMAT_KEY) == "json" else "text",
     )
+    librdkafka = logging.getLogger(_LIBRDKAFKA_LOGGER)
+    if _LIBRDKAFKA_FILTER not in librdkafka.filters:
+        librdkafka.addFilter(_LIBRDKAFKA_FILTER)
 
 
 def json_option(func: F) -> F:
@@ -152,30 +184,103 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON, not a table.")(func)
 
 
+def explicit_broker() -> str | None:
+    """The URL given with ``--broker`` on the command line, if any."""
+    value = click.get_current_context().meta.get(_BROKER_KEY)
+    return str(value) if value else None
+
+
 def broker_url() -> str:
-    """The log URL chosen by ``--broker`` options, ``$STROM_BROKER`` or the default."""
-    ctx = click.get_current_context()
-    return str(ctx.meta.get(_BROKER_KEY) or strom.log.default_url())
+    """The log URL: ``--broker``, else ``$STROM_BROKER``, else the default
+    (:func:`strom.log.choose_url`)."""
+    return choose_url(explicit_broker())[0]
 
 
 @contextmanager
-def open_log() -> Iterator[strom.log.Log]:
-    """The log named by :func:`broker_url`, closed on exit."""
-    log = strom.log.connect(broker_url())
+def open_log(*, create: bool = False) -> Iterator[strom.log.Log]:
+    """The log named by :func:`broker_url`, closed on exit.
+
+    Only commands that write (``create=True``: ``topics create``, ``run``) may create an
+    embedded log; the others fail on a ``local://`` path that holds none, so a mistyped path
+    is reported instead of silently becoming a new, empty log.
+    """
+    url, source = choose_url(explicit_broker())
+    if not create:
+        require_existing_log(url, source)
+    log = strom.log.connect(url)
     try:
         yield log
     finally:
         log.close()
 
 
+def require_existing_log(url: str, source: str = "--broker") -> None:
+    """Raise CommandError when ``url`` is a ``local://`` path with no embedded log in it;
+    ``source`` says where the URL came from (``--broker``, ``$STROM_BROKER``, ``default``).
+
+    Example:
+        >>> require_existing_log("local:///nonexistent/dir")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        strom.cli.common.CommandError: no embedded log at /nonexistent/dir ...
+    """
+    parsed = parse_url(url)
+    if parsed.scheme != "local":
+        return
+    path = Path(parsed.location).expanduser()
+    # Every embedded log has its topics directory from the moment it is opened.
+    if (path / "topics").is_dir():
+        return
+    if not path.exists():
+        state = "does not exist"
+    elif not path.is_dir():
+        state = "is not a directory"
+    else:
+        state = "holds no embedded log"
+    raise CommandError(
+        f"no embedded log at {path} ({url}, from {source}): the path {state}. Check the path "
+        f"(--broker or ${DEFAULT_URL_ENV}); `strom topics create` or an application creates one"
+    )
+
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False, emoji=False, markup=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = _WIDE
+    return console
+
+
 def stdout_console() -> Console:
-    """A rich console on stdout (no markup or emoji in data)."""
-    return Console(highlight=False, emoji=False, markup=False, soft_wrap=False)
+    """A rich console on stdout (no markup or emoji in data); lines are not wrapped."""
+    return _console(stderr=False)
 
 
 def stderr_console() -> Console:
-    """A rich console on stderr for messages; long lines are not wrapped."""
-    return Console(stderr=True, highlight=False, emoji=False, markup=False, soft_wrap=True)
+    """A rich console on stderr for messages; lines are not wrapped."""
+    return _console(stderr=True)
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    """Print ``table``: boxed on a terminal; else one line per row, columns aligned with
+    spaces and no box, so ``grep``, ``awk`` and ``sort`` see one record a line."""
+    console = console or stdout_console()
+    if not console.is_terminal:
+        table.box = None
+        table.show_edge = False
+        table.pad_edge = False
+        table.header_style = ""
+        table.title_style = ""
+    console.print(table)
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """``number`` and ``noun``, in the plural unless it is one.
+
+    Example:
+        >>> count(1, "record"), count(3, "partition"), count(0, "entry", "entries")
+        ('1 record', '3 partitions', '0 entries')
+    """
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
 def parse_pairs(values: Sequence[str], option: str) -> list[tuple[str, str]]:
@@ -192,3 +297,44 @@ def parse_pairs(values: Sequence[str], option: str) -> list[tuple[str, str]]:
             raise click.BadParameter(f"{raw!r} is not NAME=VALUE", param_hint=option)
         pairs.append((name, value))
     return pairs
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: handled like ctrl-C by the commands that stream records."""
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), so
+    ``produce`` and ``consume`` end the same way on ``kill`` as on ctrl-C: flush, commit,
+    report what was done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def record_progress(what: str, *, show: bool = True) -> Iterator[Callable[[int], None]]:
+    """A live "N records WHAT" count on stderr when it is a terminal (and ``show``); a no-op
+    otherwise (pipes, files, tests). Yields the function to call with the running count."""
+    console = stderr_console()
+    if not show or not console.is_terminal:
+        yield lambda _count: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.completed} records {task.description}"),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(what, total=None)
+        yield lambda done: progress.update(task, completed=done)

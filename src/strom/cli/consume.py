@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import click
 
-from strom.cli.common import broker_option, open_log, stderr_console
+from strom.cli.common import (
+    CommandError,
+    broker_option,
+    count,
+    interruptible,
+    open_log,
+    record_progress,
+    stderr_console,
+)
 from strom.cli.output import FORMATS, Decoder, Printer
+from strom.errors import StromError, TopicNotFoundError
 from strom.log import Consumer, TopicPartition
 from strom.serde import SERDE_NAMES, by_name
 
@@ -139,7 +150,8 @@ def _start_from(
     default=5.0,
     show_default=True,
     help="Stop after this many seconds without a record (counted from when the group "
-    "assigns partitions); 0 waits forever.",
+    "assigns partitions); 0 waits until ctrl-C or SIGTERM (or the topic is deleted, an "
+    "error).",
 )
 @click.option(
     "--format",
@@ -160,15 +172,17 @@ def _start_from(
 @click.option(
     "--key-deserializer",
     type=click.Choice(SERDE_NAMES, case_sensitive=False),
-    default="string",
-    show_default=True,
+    default=None,
+    help="Default: text, with bytes that are not UTF-8 escaped as \\xNN.",
 )
 @click.option(
     "--value-deserializer",
     type=click.Choice(SERDE_NAMES, case_sensitive=False),
-    default="string",
-    show_default=True,
-    help="bytes prints values as they are (base64 in the json format).",
+    default=None,
+    help="Default: text, with bytes that are not UTF-8 escaped as \\xNN (as kcat prints "
+    "them); in --format json a value that is valid JSON appears as JSON, any other as a "
+    "string. string fails on bytes that are not UTF-8; bytes prints values as they are "
+    "(base64 in the json format).",
 )
 @broker_option
 def consume(
@@ -183,8 +197,8 @@ def consume(
     timeout: float,
     fmt: str,
     key_separator: str,
-    key_deserializer: str,
-    value_deserializer: str,
+    key_deserializer: str | None,
+    value_deserializer: str | None,
 ) -> None:
     """Print records of TOPIC.
 
@@ -202,7 +216,10 @@ def consume(
         )
     printer = Printer(
         fmt,
-        Decoder(by_name(key_deserializer), by_name(value_deserializer)),
+        Decoder(
+            None if key_deserializer is None else by_name(key_deserializer),
+            None if value_deserializer is None else by_name(value_deserializer),
+        ),
         sys.stdout.buffer,
         key_separator,
     )
@@ -214,21 +231,21 @@ def consume(
             admin.close()
         if partition is not None and partition >= partitions:
             raise click.BadParameter(
-                f"topic {topic!r} has {partitions} partitions (0..{partitions - 1}), "
+                f"topic {topic!r} has {count(partitions, 'partition')} (0..{partitions - 1}), "
                 f"there is no partition {partition}",
                 param_hint="--partition",
             )
         # A group reads what it has not committed, from the start of a partition it never
         # committed on (as strom applications do); a lone reader starts at the end.
         consumer = log.consumer(group, auto_offset_reset="earliest" if group else "latest")
+        session = _Session(consumer, printer, group is not None)
         try:
-            count = _Session(consumer, printer, group is not None).run(
-                topic, partition, partitions, start, max_records, timeout
-            )
+            session.run(topic, partition, partitions, start, max_records, timeout)
+        except TopicNotFoundError as exc:
+            raise CommandError(f"{exc} (after {count(session.count, 'record')} printed)") from exc
         finally:
             consumer.close()
-    noun = "record" if count == 1 else "records"
-    stderr_console().print(f"Consumed {count} {noun} from {topic!r}.")
+    stderr_console().print(f"Consumed {count(session.count, 'record')} from {topic!r}.")
 
 
 class _Session:
@@ -242,6 +259,8 @@ class _Session:
         self._returned: set[TopicPartition] = set()
         self._joined = not commit  # without a group, partitions are assigned up front
         self._last_activity = time.monotonic()
+        self.count = 0
+        """Records printed so far."""
 
     def run(
         self,
@@ -251,7 +270,7 @@ class _Session:
         start: Start | None,
         max_records: int | None,
         idle_timeout: float,
-    ) -> int:
+    ) -> None:
         consumer = self._consumer
         if self._commit:
 
@@ -268,45 +287,61 @@ class _Session:
             assigned = [TopicPartition(topic, p) for p in chosen]
             consumer.assign(assigned)
             (start or Start("end")).apply(consumer, assigned)
-        count = 0
+        # Records go to stdout; when that is a file or a pipe and stderr a terminal, a live
+        # count shows there.
+        progress = record_progress(f"from {topic}", show=not sys.stdout.isatty())
         try:
-            while max_records is None or count < max_records:
-                wanted = (
-                    _POLL_BATCH if max_records is None else min(_POLL_BATCH, max_records - count)
-                )
-                batch = consumer.poll(max_records=wanted, timeout=_POLL_WAIT)
-                if not batch:
-                    idle = time.monotonic() - self._last_activity
-                    if not idle_timeout:
-                        continue
-                    if self._joined and idle >= idle_timeout:
-                        break
-                    if not self._joined and idle >= max(idle_timeout, _JOIN_WAIT):
-                        stderr_console().print(
-                            f"No partition of {topic!r} was assigned to this member within "
-                            f"{max(idle_timeout, _JOIN_WAIT):g} s (more members than partitions?)."
-                        )
-                        break
-                    continue
-                self._last_activity = time.monotonic()
-                for record in batch:
-                    self._returned.add(record.topic_partition)
-                for record in batch[:wanted]:
-                    self._printer.write(record)
-                    self._pending[record.topic_partition] = record.offset + 1
-                    count += 1
-                self._printer.flush()
-                self._commit_printed()
+            with interruptible(), progress as advance:
+                self._loop(topic, max_records, idle_timeout, advance)
         except KeyboardInterrupt:
-            pass  # Ctrl-C ends a consume normally: print the rest, commit what was printed.
+            pass  # ctrl-C or SIGTERM ends a consume normally: commit what was printed.
         except BaseException:
-            self._commit_printed()  # what was printed before the failure counts as read
+            # What was printed before the failure counts as read; if that commit fails too,
+            # the failure itself is what to report (e.g. the topic was deleted).
+            with contextlib.suppress(StromError):
+                self._commit_printed()
             raise
         finally:
             self._printer.finish()
         self._commit_untouched()
         self._commit_printed()
-        return count
+
+    def _loop(
+        self,
+        topic: str,
+        max_records: int | None,
+        idle_timeout: float,
+        advance: Callable[[int], None],
+    ) -> None:
+        consumer = self._consumer
+        while max_records is None or self.count < max_records:
+            wanted = (
+                _POLL_BATCH if max_records is None else min(_POLL_BATCH, max_records - self.count)
+            )
+            batch = consumer.poll(max_records=wanted, timeout=_POLL_WAIT)
+            if not batch:
+                idle = time.monotonic() - self._last_activity
+                if not idle_timeout:
+                    continue
+                if self._joined and idle >= idle_timeout:
+                    break
+                if not self._joined and idle >= max(idle_timeout, _JOIN_WAIT):
+                    stderr_console().print(
+                        f"No partition of {topic!r} was assigned to this member within "
+                        f"{max(idle_timeout, _JOIN_WAIT):g} s (more members than partitions?)."
+                    )
+                    break
+                continue
+            self._last_activity = time.monotonic()
+            for record in batch:
+                self._returned.add(record.topic_partition)
+            for record in batch[:wanted]:
+                self._printer.write(record)
+                self._pending[record.topic_partition] = record.offset + 1
+                self.count += 1
+            self._printer.flush()
+            self._commit_printed()
+            advance(self.count)
 
     def _commit_printed(self) -> None:
         if self._commit and self._pending:
@@ -318,8 +353,18 @@ class _Session:
         # (e.g. by --from-end); committing that keeps the group from re-reading it later.
         if not self._commit:
             return
-        for tp in self._consumer.assignment():
-            if tp not in self._returned:
-                position = self._consumer.position(tp)
-                if position is not None:
-                    self._pending[tp] = position
+        untouched = [tp for tp in self._consumer.assignment() if tp not in self._returned]
+        unknown = []
+        for tp in untouched:
+            position = self._consumer.position(tp)
+            if position is None:
+                unknown.append(tp)  # Kafka: no fetch was made yet
+            else:
+                self._pending[tp] = position
+        if unknown:
+            # Where the partition stands all the same: its committed offset, else (the group
+            # reads from the earliest offset) its beginning; both logs then commit alike.
+            committed = self._consumer.committed(unknown)
+            for tp in unknown:
+                at = committed.get(tp)
+                self._pending[tp] = at if at is not None else self._consumer.watermarks(tp)[0]

@@ -22,15 +22,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from strom.cli.common import (
+    CommandError,
     broker_option,
+    count,
     json_option,
     open_log,
+    print_table,
     stderr_console,
     stdout_console,
 )
 from strom.dead_letter import try_parse
 from strom.errors import TopicNotFoundError
-from strom.log import Record, TopicPartition
+from strom.log import Log, Record, TopicPartition
 from strom.ops.dlq import (
     DEFAULT_GROUP_PREFIX,
     ReplayFilter,
@@ -156,17 +159,18 @@ def list_command(
     table = Table("Dead-letter topic", "Records")
     for name in names:
         table.add_row(name, str(counts[name]))
-    stdout_console().print(table)
+    print_table(table)
 
 
 def _print_summary(summary: Summary) -> None:
     console = stdout_console()
     console.print(
-        f"{summary.topic}: {summary.total} records, first failure {_when(summary.first_failure_ms)}"
+        f"{summary.topic}: {count(summary.total, 'record')}, "
+        f"first failure {_when(summary.first_failure_ms)}"
         f", last failure {_when(summary.last_failure_ms)}"
     )
     if summary.not_dead_letters:
-        console.print(f"  {summary.not_dead_letters} records without strom error headers")
+        console.print(f"  {count(summary.not_dead_letters, 'record')} without strom error headers")
     for title, counter in (
         ("Error type", summary.by_error_type),
         ("Step", summary.by_step),
@@ -175,9 +179,9 @@ def _print_summary(summary: Summary) -> None:
         if not counter:
             continue
         table = Table(title, "Records")
-        for name, count in counter.most_common():
-            table.add_row(name, str(count))
-        console.print(table)
+        for name, number in counter.most_common():
+            table.add_row(name, str(number))
+        print_table(table, console)
 
 
 def _record_json(record: Record) -> dict[str, Any]:
@@ -314,7 +318,7 @@ def replay_command(
     with open_log() as log:
         check_topic_exists(log, topic)
         if to is not None:
-            check_topic_exists(log, to)
+            _check_target(log, to)
         console = stderr_console()
         with Progress(
             TextColumn("replaying {task.description}"),
@@ -346,7 +350,20 @@ def replay_command(
         return
     targets = ", ".join(f"{n} to {t}" for t, n in sorted(result.by_target.items())) or "none"
     stdout_console().print(
-        f"Replayed {result.replayed} records from {topic} ({targets}); passed over "
+        f"Replayed {count(result.replayed, 'record')} from {topic} ({targets}); passed over "
         f"{result.filtered} by filter and {result.not_dead_letters} without error headers; "
         f"progress committed to group {result.group}."
     )
+
+
+def _check_target(log: Log, topic: str) -> None:
+    admin = log.admin()
+    try:
+        if topic not in admin.list_topics():
+            raise CommandError(
+                f"target topic {topic!r} (--to) does not exist on {log.url}; create it with "
+                f"`strom topics create {topic}`, or leave out --to to replay each record to "
+                "the topic it was read from"
+            )
+    finally:
+        admin.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -14,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from strom.cli.common import CommandError
+from strom.cli.common import CommandError, print_table, stdout_console
 from strom.errors import SerializationError
 from strom.log import Record
 from strom.serde import Serde, deserialize_record
@@ -22,22 +21,62 @@ from strom.serde import Serde, deserialize_record
 FORMATS = ("value", "kv", "json", "table")
 
 
+def text(data: bytes | None) -> str | None:
+    """``data`` as text: UTF-8, with bytes that are not UTF-8 escaped as ``\\xNN`` (as kcat
+    shows them), so any record prints.
+
+    Example:
+        >>> text(b"caf\\xc3\\xa9 \\xff")
+        'café \\\\xff'
+    """
+    return None if data is None else data.decode("utf-8", "backslashreplace")
+
+
+def json_or_text(data: bytes | None) -> Any:
+    """The JSON value in ``data`` when it is valid JSON, else :func:`text` of it.
+
+    Example:
+        >>> json_or_text(b'{"a": [1, 2]}'), json_or_text(b"user-1")
+        ({'a': [1, 2]}, 'user-1')
+    """
+    if data is None:
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return text(data)
+
+
 class Decoder:
-    """Deserializes a record's key and value, naming the record and the fix on failure."""
+    """Deserializes a record's key and value, naming the record and the fix on failure.
+
+    A serde of None is the default: :func:`text`, and in JSON output :func:`json_or_text`
+    for values.
+    """
 
     __slots__ = ("_key", "_value")
 
-    def __init__(self, key: Serde[Any], value: Serde[Any]) -> None:
+    def __init__(self, key: Serde[Any] | None, value: Serde[Any] | None) -> None:
         self._key = key
         self._value = value
 
     def key(self, record: Record) -> Any:
         """The record's key, deserialized."""
+        if self._key is None:
+            return text(record.key)
         return self._decode(self._key, record.key, record, "key")
 
     def value(self, record: Record) -> Any:
         """The record's value, deserialized."""
+        if self._value is None:
+            return text(record.value)
         return self._decode(self._value, record.value, record, "value")
+
+    def json_value(self, record: Record) -> Any:
+        """The record's value for JSON output: by default, JSON stays JSON."""
+        if self._value is None:
+            return json_or_text(record.value)
+        return self.value(record)
 
     @staticmethod
     def _decode(serde: Serde[Any], data: bytes | None, record: Record, field: str) -> Any:
@@ -52,7 +91,8 @@ class Decoder:
             )
         except SerializationError as exc:
             raise CommandError(
-                f"{exc}. Pass --{field}-deserializer bytes to print it as it is."
+                f"{exc}. Leave out --{field}-deserializer to print it as text (bytes that are "
+                f"not UTF-8 escaped), or pass --{field}-deserializer bytes."
             ) from exc
 
 
@@ -103,7 +143,7 @@ class Printer:
         self._out.write(as_bytes(key) + self._separator + as_bytes(value) + b"\n")
 
     def _json(self, record: Record) -> None:
-        key, value = self._decode.key(record), self._decode.value(record)
+        key, value = self._decode.key(record), self._decode.json_value(record)
         line = {
             "topic": record.topic,
             "partition": record.partition,
@@ -148,9 +188,19 @@ class Printer:
         table = Table("Partition", "Offset", "Timestamp", "Key", "Value")
         for row in self._rows:
             table.add_row(*(Text(cell) for cell in row))
-        # Rendered to text first so the table goes to the same stream as other formats.
-        text = io.StringIO()
-        width = shutil.get_terminal_size((200, 24)).columns
-        Console(file=text, width=width, highlight=False, emoji=False, markup=False).print(table)
-        self._out.write(text.getvalue().encode())
+        # Rendered to text first so the table goes to the same stream as other formats; as
+        # on stdout: boxed to the terminal's width there, one unwrapped line a row elsewhere.
+        rendered = io.StringIO()
+        terminal = stdout_console()
+        console = Console(
+            file=rendered,
+            width=terminal.width,
+            force_terminal=terminal.is_terminal,
+            color_system=None,
+            highlight=False,
+            emoji=False,
+            markup=False,
+        )
+        print_table(table, console)
+        self._out.write(rendered.getvalue().encode())
         self._out.flush()

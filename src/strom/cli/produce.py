@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from typing import IO
 
 import click
 import orjson
-from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from strom.cli.common import CommandError, broker_option, open_log, parse_pairs, stderr_console
+from strom.cli.common import (
+    CommandError,
+    Terminated,
+    broker_option,
+    count,
+    interruptible,
+    open_log,
+    parse_pairs,
+    record_progress,
+    stderr_console,
+)
 
 _PROGRESS_EVERY = 1000
 
@@ -63,73 +71,76 @@ def produce(
 
     Lines are sent as bytes, without their line ending; empty lines are skipped. Keys are
     split off with --key-separator; records without a key are spread over the partitions.
+    ctrl-C or SIGTERM stops reading: what was read is sent and flushed, and counted.
     """
     if key_separator == "":
         raise click.BadParameter("must not be empty", param_hint="--key-separator")
     separator = key_separator.encode() if key_separator is not None else None
     header_pairs = parse_pairs(headers, "--header")
     validate_json = fmt == "json"
-    count = 0
     with open_log() as log:
         producer = log.producer()
         try:
             partitions = producer.partitions_for(topic)
             if partition is not None and partition >= partitions:
                 raise click.BadParameter(
-                    f"topic {topic!r} has {partitions} partitions (0..{partitions - 1}), "
-                    f"there is no partition {partition}",
+                    f"topic {topic!r} has {count(partitions, 'partition')} "
+                    f"(0..{partitions - 1}), there is no partition {partition}",
                     param_hint="--partition",
                 )
-            with _progress(topic) as advance:
-                for number, line in enumerate(source, start=1):
-                    line = line.rstrip(b"\r\n")
-                    if not line:
-                        continue
-                    key: bytes | None = None
-                    value = line
-                    if separator is not None:
-                        key, found, value = line.partition(separator)
-                        if not found:
-                            raise _line_error(
-                                source, number, count, f"has no key separator {key_separator!r}"
-                            )
-                    if validate_json:
-                        try:
-                            orjson.loads(value)
-                        except orjson.JSONDecodeError as exc:
-                            raise _line_error(
-                                source, number, count, f"is not valid JSON: {exc}"
-                            ) from None
-                    producer.send(topic, value, key, partition=partition, headers=header_pairs)
-                    count += 1
-                    if count % _PROGRESS_EVERY == 0:
-                        producer.poll(0)
-                        advance(count)
-            producer.flush()
+            lines = _Lines(source, separator, validate_json)
+            stopped = ""
+            try:
+                with interruptible(), record_progress(f"to {topic}") as advance:
+                    for key, value in lines:
+                        producer.send(topic, value, key, partition=partition, headers=header_pairs)
+                        if lines.sent % _PROGRESS_EVERY == 0:
+                            producer.poll(0)
+                            advance(lines.sent)
+            except KeyboardInterrupt as exc:
+                stopped = " (stopped by SIGTERM)" if isinstance(exc, Terminated) else " (stopped)"
+            finally:
+                # What was sent before a bad line or a signal is delivered, as reported.
+                producer.flush()
         finally:
             producer.close()
-    noun = "record" if count == 1 else "records"
-    stderr_console().print(f"Produced {count} {noun} to {topic!r}.")
+    stderr_console().print(f"Produced {count(lines.sent, 'record')} to {topic!r}{stopped}.")
 
 
-def _line_error(source: IO[bytes], number: int, sent: int, problem: str) -> CommandError:
-    where = "stdin" if getattr(source, "name", "<stdin>") in ("<stdin>", "-") else source.name
-    before = f"; the {sent} records before it were produced" if sent else ""
-    return CommandError(f"{where} line {number} {problem}{before}")
+class _Lines:
+    """The records of the input lines, as (key, value); :attr:`sent` counts those taken."""
 
+    def __init__(self, source: IO[bytes], separator: bytes | None, validate_json: bool) -> None:
+        self._source = source
+        self._separator = separator
+        self._validate_json = validate_json
+        self.sent = 0
 
-@contextmanager
-def _progress(topic: str) -> Iterator[Callable[[int], None]]:
-    """A live record count on a terminal; a no-op otherwise (pipes, tests)."""
-    console = stderr_console()
-    if not console.is_terminal:
-        yield lambda _count: None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.completed} records to {task.description}"),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(topic, total=None)
-        yield lambda count: progress.update(task, completed=count)
+    def __iter__(self) -> Iterator[tuple[bytes | None, bytes]]:
+        separator = self._separator
+        for number, line in enumerate(self._source, start=1):
+            line = line.rstrip(b"\r\n")
+            if not line:
+                continue
+            key: bytes | None = None
+            value = line
+            if separator is not None:
+                key, found, value = line.partition(separator)
+                if not found:
+                    raise self._error(number, f"has no key separator {separator.decode()!r}")
+            if self._validate_json:
+                try:
+                    orjson.loads(value)
+                except orjson.JSONDecodeError as exc:
+                    raise self._error(number, f"is not valid JSON: {exc}") from None
+            yield key, value
+            self.sent += 1
+
+    def _error(self, number: int, problem: str) -> CommandError:
+        source = self._source
+        where = "stdin" if getattr(source, "name", "<stdin>") in ("<stdin>", "-") else source.name
+        verb = "was" if self.sent == 1 else "were"
+        before = ""
+        if self.sent:
+            before = f"; the {count(self.sent, 'record')} before it {verb} produced"
+        return CommandError(f"{where} line {number} {problem}{before}")

@@ -18,9 +18,15 @@ from types import ModuleType
 
 import click
 
-import strom.log
 from strom.app import App
-from strom.cli.common import LOG_LEVELS, CommandError, broker_option, broker_url, setup_logging
+from strom.cli.common import (
+    LOG_LEVELS,
+    CommandError,
+    broker_option,
+    explicit_broker,
+    setup_logging,
+)
+from strom.errors import SerializationError
 
 
 def load_app(target: str) -> App:
@@ -90,11 +96,21 @@ def run(target: str, log_level: str | None, log_format: str | None) -> None:
     """Run the strom.App named MODULE:APP until SIGTERM or SIGINT.
 
     The first signal stops it gracefully (finish the batch, flush, commit, close); a second
-    one exits at once. --broker, when it names another log than the default, overrides the
-    application's broker. Log lines carry the context of what they are about (app, step,
-    topic, partition, offset): as key=value pairs, or as JSON fields with --log-format json.
+    one exits at once. The log: --broker, else $STROM_BROKER, else the app's broker=, else
+    local://./.strom; the start-up line names it. Log lines carry the context of what they
+    are about (app, step, topic, partition, offset): as key=value pairs, or as JSON fields
+    with --log-format json.
     """
     setup_logging(log_level, log_format, default_level="INFO")
     app = load_app(target)
-    url = broker_url()
-    app.run(broker=url if url != strom.log.default_url() else None)
+    try:
+        app.run(broker=explicit_broker())
+    except SerializationError as exc:
+        if exc.step is not None or exc.offset is None:
+            raise
+        # An input record could not be decoded, and the app-wide policy is fail().
+        raise CommandError(
+            f"{exc}. To dead-letter or skip undecodable records, give the app a policy: "
+            "App(on_error=...) or App(on_deserialization_error=...); the steps' own on_error= "
+            "do not apply, decoding happens before the first step"
+        ) from exc

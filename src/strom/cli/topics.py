@@ -9,10 +9,13 @@ import orjson
 from rich.table import Table
 
 from strom.cli.common import (
+    CommandError,
     broker_option,
+    count,
     json_option,
     open_log,
     parse_pairs,
+    print_table,
     stderr_console,
     stdout_console,
 )
@@ -59,7 +62,7 @@ def list_topics(as_json: bool) -> None:
     table = Table("Topic", "Partitions", "Cleanup policy")
     for d in described:
         table.add_row(d.name, str(d.partitions), d.config.get("cleanup.policy", "delete"))
-    stdout_console().print(table)
+    print_table(table)
 
 
 @topics.command("create")
@@ -99,19 +102,20 @@ def create_topic(
     """Create topic NAME."""
     config = dict(parse_pairs(configs, "--config"))
     spec = TopicSpec(name, partitions, config, replication_factor)
-    with open_log() as log:
+    with open_log(create=True) as log:
         admin = log.admin()
         try:
             admin.create_topics([spec])
         except TopicExistsError:
             if not if_not_exists:
-                raise
+                raise CommandError(
+                    f"topic {name!r} already exists on {log.url} (--if-not-exists accepts that)"
+                ) from None
             stderr_console().print(f"Topic {name!r} already exists.")
             return
         finally:
             admin.close()
-    noun = "partition" if partitions == 1 else "partitions"
-    stderr_console().print(f"Created topic {name!r} with {partitions} {noun}.")
+    stderr_console().print(f"Created topic {name!r} with {count(partitions, 'partition')}.")
 
 
 @topics.command("describe")
@@ -141,16 +145,16 @@ def describe_topic(name: str, as_json: bool) -> None:
         )
         return
     console = stdout_console()
-    console.print(f"Topic {description.name}: {description.partitions} partitions")
+    console.print(f"Topic {description.name}: {count(description.partitions, 'partition')}")
     offsets = Table("Partition", "End offset")
     for partition, end in enumerate(end_offsets):
         offsets.add_row(str(partition), str(end))
-    console.print(offsets)
+    print_table(offsets, console)
     if description.config:
         configs = Table("Config", "Value")
         for key, value in sorted(description.config.items()):
             configs.add_row(key, value)
-        console.print(configs)
+        print_table(configs, console)
 
 
 @topics.command("delete")

@@ -31,7 +31,7 @@ from strom.log.types import (
     TopicPartition,
     TopicSpec,
 )
-from strom.log.url import LogURL, default_url, parse_url
+from strom.log.url import LogURL, choose_url, default_url, mask_url, parse_url
 
 __all__ = [
     "OFFSET_BEGINNING",
@@ -50,8 +50,10 @@ __all__ = [
     "TopicDescription",
     "TopicPartition",
     "TopicSpec",
+    "choose_url",
     "connect",
     "default_url",
+    "mask_url",
     "parse_url",
 ]
 

@@ -35,10 +35,57 @@ class LogURL:
 
 def default_url() -> str:
     """``$STROM_BROKER``, else ``local://$STROM_HOME``, else ``local://./.strom``."""
-    url = os.environ.get(DEFAULT_URL_ENV)
-    if url:
+    return choose_url()[0]
+
+
+def choose_url(explicit: str | None = None, configured: str | None = None) -> tuple[str, str]:
+    """The log URL to use, and where it came from, by the one rule of the CLI and the API:
+    ``explicit`` (``--broker``, ``App.run(broker=)``) > ``$STROM_BROKER`` > ``configured``
+    (``App(broker=)``) > ``local://$STROM_HOME`` > ``local://./.strom``.
+
+    Example:
+        >>> import os
+        >>> os.environ["STROM_BROKER"] = "local:///tmp/data"
+        >>> choose_url(configured="kafka://k1:9092")
+        ('local:///tmp/data', '$STROM_BROKER')
+        >>> choose_url("kafka://k2:9092", configured="kafka://k1:9092")
+        ('kafka://k2:9092', '--broker')
+        >>> del os.environ["STROM_BROKER"]
+        >>> choose_url(configured="kafka://k1:9092")
+        ('kafka://k1:9092', 'App(broker=...)')
+    """
+    if explicit:
+        return explicit, "--broker"
+    env = os.environ.get(DEFAULT_URL_ENV)
+    if env:
+        return env, f"${DEFAULT_URL_ENV}"
+    if configured:
+        return configured, "App(broker=...)"
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return "local://" + home, f"${HOME_ENV}"
+    return "local://./.strom", "default"
+
+
+_SECRET_WORDS = ("password", "secret", "jaas", "token", "key.pem", "credential")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the values of secret-looking query settings replaced by ``***``, for logs.
+
+    Example:
+        >>> mask_url("kafka://k1:9092?sasl.username=ada&sasl.password=hunter2")
+        'kafka://k1:9092?sasl.username=ada&sasl.password=***'
+    """
+    base, sep, query = url.partition("?")
+    if not sep:
         return url
-    return "local://" + os.environ.get(HOME_ENV, "./.strom")
+    parts = []
+    for pair in query.split("&"):
+        name, eq, _value = pair.partition("=")
+        secret = eq and any(word in name.lower() for word in _SECRET_WORDS)
+        parts.append(f"{name}=***" if secret else pair)
+    return f"{base}?{'&'.join(parts)}"
 
 
 def parse_url(url: str) -> LogURL:

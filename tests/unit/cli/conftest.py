@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import pytest
 from click.testing import CliRunner, Result
 
+from strom.log import connect
 from strom.cli.main import cli
 
 Strom = Callable[..., Result]
@@ -15,6 +16,7 @@ Strom = Callable[..., Result]
 @pytest.fixture
 def strom(local_url: str) -> Strom:
     """``strom(*args, input=...)``: run a command with ``--broker`` set to a fresh local log."""
+    connect(local_url).close()  # read-only commands need an existing log
     runner = CliRunner(env={"STROM_BROKER": None, "COLUMNS": "200"})
 
     def run(

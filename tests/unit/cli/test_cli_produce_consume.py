@@ -198,7 +198,17 @@ def test_group_commits_records_printed_before_a_failure(
     source = tmp_path / "mixed"
     source.write_bytes(b"one\ntwo\n\xff\nfour\n")
     strom("produce", topic, "-f", str(source), "-p", "0")
-    failed = strom("consume", topic, "-g", "strict", "--from-beginning", "-n", "4")
+    failed = strom(
+        "consume",
+        topic,
+        "-g",
+        "strict",
+        "--from-beginning",
+        "-n",
+        "4",
+        "--value-deserializer",
+        "string",
+    )
     assert failed.exit_code == 1
     assert failed.stdout == "one\ntwo\n"
     assert "offset=2" in failed.stderr

@@ -102,7 +102,7 @@ def test_illegal_app_names_are_rejected(bad: str) -> None:
 
 
 def test_exactly_once_is_not_available_yet() -> None:
-    with pytest.raises(UnsupportedError, match="later issue") as info:
+    with pytest.raises(UnsupportedError, match="not available") as info:
         strom.App("eos", broker="local:///tmp/unused", guarantee="exactly-once")
     assert isinstance(info.value, NotImplementedError)
 

@@ -7,6 +7,9 @@ Two librdkafka behaviours are smoothed over here:
   initial offset), and a seek made inside ``on_assign`` becomes the partition's initial offset.
 * a synchronous commit waits for the group coordinator without a time limit; here it runs on
   a helper thread and gives up after ``timeout`` with a :class:`CommitError`.
+* a deleted topic's partitions are fetched on silently, forever. A poll that finds nothing
+  checks (at most every few seconds) that the topics read still exist, and raises
+  :class:`~strom.errors.TopicNotFoundError` naming the one that was deleted.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from strom.errors import BrokerError, CommitError, ConfigError, StromError, Topi
 from strom.log.kafka.config import create_client, is_cooperative, with_error_cb
 from strom.log.kafka.errors import commit_error, kafka_error, translate
 from strom.log.kafka.health import ClientErrors, Reachability
-from strom.log.kafka.metadata import partition_counts
+from strom.log.kafka.metadata import partition_count, partition_counts
 from strom.log.kafka.records import to_records
 from strom.log.protocols import RebalanceCallback
 from strom.log.types import OFFSET_BEGINNING, OFFSET_END, Record, TopicPartition
@@ -34,6 +37,9 @@ from strom.log.types import OFFSET_BEGINNING, OFFSET_END, Record, TopicPartition
 NO_GROUP_PREFIX = "strom-nogroup-"
 _METADATA_TIMEOUT = 30.0
 _MAX_BATCH = 1_000_000
+_TOPIC_CHECK_INTERVAL = 5.0
+"""Seconds between two checks, by idle polls, that the topics read still exist."""
+_TOPIC_CHECK_TIMEOUT = 2.0
 
 
 def _tps(parts: Sequence[KafkaTopicPartition]) -> list[TopicPartition]:
@@ -82,6 +88,8 @@ class KafkaConsumer:
         self._deferred: StromError | None = None
         self._committer: ThreadPoolExecutor | None = None
         self._closed = False
+        self._topics: list[str] = []  # subscribed topic names (patterns aside)
+        self._next_topic_check = time.monotonic() + _TOPIC_CHECK_INTERVAL
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -185,6 +193,7 @@ class KafkaConsumer:
 
         self._consumer.subscribe(list(topics), on_assign=assigned, on_revoke=revoked, on_lost=lost)
         self._subscribed = True
+        self._topics = [t for t in topics if not t.startswith("^")]
 
     def assign(self, partitions: Sequence[TopicPartition]) -> None:
         """Read exactly ``partitions`` (from the committed offset, else ``auto_offset_reset``).
@@ -234,6 +243,8 @@ class KafkaConsumer:
             messages = self._fetch(max_records, timeout)
         except KafkaException as exc:
             raise translate(exc, "poll", bootstrap=self._bootstrap) from None
+        if not messages:
+            self._check_topics_exist()
         out, first_error = to_records(messages, self._bootstrap)
         self._errors.raise_fatal("poll")
         if first_error is not None:
@@ -241,6 +252,28 @@ class KafkaConsumer:
                 raise first_error
             self._deferred = first_error
         return out
+
+    def _check_topics_exist(self) -> None:
+        now = time.monotonic()
+        if now < self._next_topic_check:
+            return
+        self._next_topic_check = now + _TOPIC_CHECK_INTERVAL
+        for topic in sorted({tp.topic for tp in self._assigned()} | set(self._topics)):
+            try:
+                partition_count(
+                    self._consumer,
+                    topic,
+                    "poll",
+                    bootstrap=self._bootstrap,
+                    timeout=_TOPIC_CHECK_TIMEOUT,
+                )
+            except TopicNotFoundError:
+                raise TopicNotFoundError(
+                    f"poll failed: topic {topic!r} no longer exists: it was deleted while this "
+                    "consumer read it"
+                ) from None
+            except StromError:
+                return  # no answer from the broker: reported by the calls that need one
 
     def _fetch(self, max_records: int, timeout: float) -> list[Message]:
         """What is queued now, else wait up to ``timeout`` for the first message and take

@@ -108,7 +108,7 @@ def translate(
             "(Admin.create_topics or `strom topics create`)"
         )
     if code == KafkaError.TOPIC_ALREADY_EXISTS:
-        return TopicExistsError(f"{action} failed: topic {topic!r} already exists: {detail}")
+        return TopicExistsError(f"{action} failed: topic {topic!r} already exists")
     if code in TOO_LARGE:
         return RecordTooLargeError(
             f"{action} failed{at}: the record is larger than the limit "

@@ -10,7 +10,9 @@ Positions are resolved when partitions are assigned: the group's committed offse
 ``auto_offset_reset`` (``earliest``: the log start; ``latest``: the end; ``error``: raise).
 An offset that retention removed is reset the same way. Offsets are only committed
 explicitly. Both isolation levels read the same data: on this log, records of open or
-aborted transactions never reach a partition (see transactions.py).
+aborted transactions never reach a partition (see transactions.py). A poll that finds nothing
+checks (at most once a second) that the topics read still exist, and raises
+:class:`~strom.errors.TopicNotFoundError` naming one that was deleted, as on Kafka.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from strom.errors import BrokerError, CommitError, ConfigError, StromError
+from strom.errors import BrokerError, CommitError, ConfigError, StromError, TopicNotFoundError
 from strom.log.local.config import CONSUMER_OPTIONS, client_options, int_option
 from strom.log.local.groups import GroupMember
 from strom.log.local.reader import Fetch, OffsetOutOfRange, PartitionReader, offset_for_time
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 _METADATA_INTERVAL = 0.5
 _TXN_RECOVERY_INTERVAL = 1.0
+_TOPIC_CHECK_INTERVAL = 1.0
 
 
 class LocalConsumer:
@@ -95,6 +98,7 @@ class LocalConsumer:
         self._next_check = 0.0
         self._next_metadata = 0.0
         self._next_txn_recovery = 0.0
+        self._next_topic_check = time.monotonic() + _TOPIC_CHECK_INTERVAL
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -305,9 +309,24 @@ class LocalConsumer:
                 return records
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                self._check_topics_exist()
                 return records
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.02)
+
+    def _check_topics_exist(self) -> None:
+        now = time.monotonic()
+        if now < self._next_topic_check:
+            return
+        self._next_topic_check = now + _TOPIC_CHECK_INTERVAL
+        named = [t for t in self._subscription or () if not t.startswith("^")]  # not patterns
+        topics = {tp.topic for tp in self._assigned} | set(named)
+        for topic in sorted(topics):
+            if not self._log.topics.exists(topic):
+                raise TopicNotFoundError(
+                    f"poll failed: topic {topic!r} no longer exists: it was deleted while this "
+                    "consumer read it"
+                )
 
     def _recover_transactions(self) -> None:
         now = time.monotonic()
