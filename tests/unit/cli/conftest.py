@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 import pytest
 from click.testing import CliRunner, Result
 
-from strom.log import connect
 from strom.cli.main import cli
+from strom.log import connect
 
 Strom = Callable[..., Result]
 
