@@ -149,6 +149,13 @@ class ProducerFencedError(TransactionError):
     """Another producer with the same transactional id took over; this one must stop."""
 
 
+class GroupFencedError(ProducerFencedError, CommitError):
+    """A consumer group member's generation is over (it was removed from the group, or its
+    partitions were handed to others): its offset commit, or the transaction carrying its
+    offsets, was refused and nothing of it was written. Poll to rejoin, then process again
+    from the committed offsets."""
+
+
 class StorageError(BrokerError):
     """The embedded log's files are unusable (I/O error, disk full)."""
 
@@ -184,6 +191,7 @@ __all__ = [
     "ErrorPolicy",
     "ErrorResponse",
     "EventStoreError",
+    "GroupFencedError",
     "ProcessingError",
     "ProducerFencedError",
     "RecordTooLargeError",

@@ -137,12 +137,82 @@ def interval_commit(path: str, count: int) -> None:
     time.sleep(120)
 
 
+def zombie(path: str, session_ms: int) -> None:
+    """A group member of "in" that reads, sends its output to "out" in a transaction with
+    its offsets, prints 'ready', and commits only once the file PATH/go exists (the parent
+    pauses it meanwhile); prints what each commit said."""
+    log = LocalLog(path, {"fsync": "batch"})
+    client = log.consumer("g", options={"session.timeout.ms": str(session_ms)})
+    client.subscribe(["in"])
+    records = []
+    deadline = time.monotonic() + 30
+    while not records and time.monotonic() < deadline:
+        records = client.poll(timeout=0.1)
+    tx = log.producer(transactional_id="zombie")
+    tx.init_transactions()
+    tx.begin_transaction()
+    for r in records:
+        tx.send("out", r.value)
+    tp = TopicPartition("in", 0)
+    tx.send_offsets_to_transaction({tp: records[-1].offset + 1}, client.group_metadata())
+    emit("ready", len(records))
+    while not Path(path, "go").exists():  # no poll(): it would learn it lost its partitions
+        time.sleep(0.01)
+    for name, commit in (("commit", client.commit), ("txn", tx.commit_transaction)):
+        try:
+            commit()
+            emit(name, "ok")
+        except StromError as exc:
+            emit(name, type(exc).__name__, json.dumps(str(exc)))
+    log.close()
+
+
+def txn_apply_fails(path: str, limit_bytes: int) -> None:
+    """Commit a transaction whose intent fits under RLIMIT_FSIZE but whose partition
+    ("out", already bigger than the limit) does not take the append; print the outcome."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so the write fails with EFBIG instead
+    log = LocalLog(path, {"fsync": "batch"})
+    tx = log.producer(transactional_id="tx")
+    tx.init_transactions()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    tx.begin_transaction()
+    delivered: list[int] = []
+    for i in range(5):
+        tx.send("out", f"txn-{i}".encode(), on_delivery=lambda m, e: delivered.append(m.offset))
+    try:
+        tx.commit_transaction()
+        emit("commit", "ok", len(delivered), len(log.transactions.pending_ids()))
+    except StromError as exc:
+        emit("commit", type(exc).__name__, json.dumps(str(exc)))
+    os._exit(0)  # no clean close: the pending intent is completed by the next process
+
+
+def txn_committer(path: str) -> None:
+    """Commit one transaction of 5 records to "out" with offset 3 of "in" for group "g"
+    (as an assign() consumer); print 'done' (the parent kills it before, mid-commit)."""
+    log = LocalLog(path, {"fsync": "batch"})
+    client = log.consumer("g")
+    client.assign([TopicPartition("in", 0)])
+    tx = log.producer(transactional_id="tx")
+    tx.init_transactions()
+    tx.begin_transaction()
+    for i in range(5):
+        tx.send("out", f"txn-{i}".encode())
+    tx.send_offsets_to_transaction({TopicPartition("in", 0): 3}, client.group_metadata())
+    emit("committing")
+    tx.commit_transaction()
+    emit("done")
+
+
 ROLES = {
     "writer": lambda a: writer(a[0], a[1], a[2], a[3], int(a[4]), int(a[5]) if a[5:] else 0),
     "limited_writer": lambda a: limited_writer(a[0], a[1], int(a[2])),
     "consumer": lambda a: consumer(a[0], a[1], a[2], a[3], a[4]),
     "member": lambda a: member(a[0], a[1], a[2], int(a[3])),
     "interval_commit": lambda a: interval_commit(a[0], int(a[1])),
+    "zombie": lambda a: zombie(a[0], int(a[1])),
+    "txn_apply_fails": lambda a: txn_apply_fails(a[0], int(a[1])),
+    "txn_committer": lambda a: txn_committer(a[0]),
 }
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ class Result:
     base_offset: int
     timestamps: tuple[int, ...]
     error: Exception | None
+    unknown_offsets: bool = False
+    """Stored, but the offsets are not known yet (a committed transaction applied later)."""
 
 
 def encode_items(
@@ -499,7 +501,8 @@ class BatchWriter:
                 zip(result.callbacks, result.timestamps, strict=True)
             ):
                 if callback is not None:
-                    callback(RecordMetadata(topic, number, base + i, stamp), None)
+                    offset = -1 if result.unknown_offsets else base + i
+                    callback(RecordMetadata(topic, number, offset, stamp), None)
 
     def wait_results(self, timeout: float) -> None:
         """Wait up to ``timeout`` for a result while records are being written."""

@@ -181,6 +181,7 @@ PRODUCER_OPTIONS: dict[str, str] = {
     "queue.buffering.max.kbytes": "262144",
     "max.block.ms": "60000",
     "transaction.timeout.ms": "60000",
+    "transaction.max.bytes": "134217728",
 }
 """Producer options (librdkafka's names where one exists) with their defaults."""
 

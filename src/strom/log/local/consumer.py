@@ -415,13 +415,12 @@ class LocalConsumer:
             offsets = {TopicPartition(*tp): int(o) for tp, o in offsets.items()}
         if not offsets:
             return
-        subscribed = self._member is not None and self._subscription is not None
-        if subscribed and self._member is not None and not self._member.is_member():
-            raise CommitError(
-                f"commit refused: this consumer was removed from group {group!r} (no "
-                "heartbeat within session.timeout.ms); its partitions were reassigned"
-            )
-        self._log.commit_offsets(group, offsets)
+        member = None
+        if self._member is not None and self._subscription is not None:
+            # Fenced by generation under the group lock: a member removed or rebalanced away
+            # (say, paused past its session) gets GroupFencedError and commits nothing.
+            member = LocalGroupMetadata(group, self._member.member_id, self._generation)
+        self._log.commit_offsets(group, offsets, member, timeout)
 
     def committed(
         self, partitions: Sequence[TopicPartition], *, timeout: float = 30.0

@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from strom.errors import StorageError
+from strom.errors import GroupFencedError, StorageError
 from strom.log.local.assignors import strategy
 from strom.log.local.durability import atomic_write, storage_error
 from strom.log.local.locks import FileLock, is_locked_by_other
@@ -70,16 +71,24 @@ class GroupState:
     assignment: dict[str, list[TopicPartition]] = field(default_factory=dict)
     owned: dict[str, list[TopicPartition]] = field(default_factory=dict)
     partition_counts: dict[str, int] = field(default_factory=dict)
+    owned_generation: dict[str, int] = field(default_factory=dict)
+    """The generation in which each member took the partitions it owns: its commits must
+    carry it (Kafka's fencing by generation)."""
+    version: str = ""
+    """Bumped by every write (``<file instance>:<count>``): what readers' caches are keyed on.
+    """
 
     def to_json(self) -> bytes:
-        """Serialized form."""
+        """Serialized form (the version first: readers find it without parsing the rest)."""
         return json.dumps(
             {
+                "version": self.version,
                 "generation": self.generation,
                 "members": self.members,
                 "assignment": {m: [list(tp) for tp in tps] for m, tps in self.assignment.items()},
                 "owned": {m: [list(tp) for tp in tps] for m, tps in self.owned.items()},
                 "partition_counts": self.partition_counts,
+                "owned_generation": self.owned_generation,
             }
         ).encode()
 
@@ -100,6 +109,8 @@ class GroupState:
                     for m, tps in data["owned"].items()
                 },
                 partition_counts={t: int(n) for t, n in data["partition_counts"].items()},
+                owned_generation={m: int(g) for m, g in data.get("owned_generation", {}).items()},
+                version=str(data.get("version", "")),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return cls()
@@ -140,7 +151,7 @@ class GroupMember:
         self._members_dir = directory / "members"
         self._lock: FileLock | None = None
         self._member_fd = -1
-        self._cache: tuple[tuple[int, int], GroupState] | None = None
+        self._cache: tuple[str, GroupState] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -159,26 +170,14 @@ class GroupMember:
         return self._lock
 
     def read_state(self) -> GroupState:
-        """The current state (cached until the file changes)."""
-        path = self.dir / "state.json"
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return GroupState()
-        stamp = (st.st_ino, st.st_mtime_ns)
-        if self._cache is not None and self._cache[0] == stamp:
-            return self._cache[1]
-        try:
-            state = GroupState.from_json(path.read_bytes())
-        except FileNotFoundError:
-            return GroupState()
-        except OSError as exc:
-            raise storage_error("read group state", path, exc) from exc
-        self._cache = (stamp, state)
+        """The current state (parsed again only when its version changed)."""
+        self._cache, state = read_group_state(self.dir, self._cache)
         return state
 
     def _write_state(self, state: GroupState) -> None:
         # Group state is coordination, not data: after a machine crash no member survives.
+        self._cache = None  # callers changed the cached object: never serve it again
+        state.version = next_version(state.version)
         atomic_write(self.dir / "state.json", state.to_json(), sync=False)
         self._cache = None
 
@@ -190,6 +189,9 @@ class GroupMember:
         state.assignment = self.assign_fn({m: sorted(r) for m, r in subscriptions.items()}, counts)
         state.partition_counts = counts
         state.owned = {m: tps for m, tps in state.owned.items() if m in state.members}
+        state.owned_generation = {
+            m: g for m, g in state.owned_generation.items() if m in state.members
+        }
         state.generation += 1
 
     # --- liveness ----------------------------------------------------------------------------
@@ -249,6 +251,7 @@ class GroupMember:
     def _forget(self, state: GroupState, member: str) -> None:
         state.members.pop(member, None)
         state.owned.pop(member, None)
+        state.owned_generation.pop(member, None)
         state.assignment.pop(member, None)
         with contextlib.suppress(FileNotFoundError):
             (self._members_dir / member).unlink()
@@ -303,6 +306,10 @@ class GroupMember:
                     if other != me and wanted.intersection(owned):
                         return False
             state.owned[me] = partitions
+            if generation is None:
+                state.owned_generation.pop(me, None)
+            else:
+                state.owned_generation[me] = generation
             self._write_state(state)
             return True
 
@@ -342,6 +349,90 @@ class GroupMember:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+_VERSION = re.compile(rb'^\{"version": "([^"]*)"')
+
+
+def next_version(version: str) -> str:
+    """The version after ``version``: same file instance, count + 1 (a new instance when
+    there is none, so a re-created file never repeats an old version)."""
+    instance, _, count = version.rpartition(":")
+    if not instance:
+        return f"{uuid.uuid4().hex}:1"
+    return f"{instance}:{int(count) + 1}"
+
+
+def read_versioned(path: Path) -> tuple[str, bytes] | None:
+    """(version, raw content) of a JSON file whose writers put a ``version`` first; None
+    when the file does not exist."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise storage_error("read", path, exc) from exc
+    match = _VERSION.match(raw)
+    return (match.group(1).decode() if match and match.group(1) else ""), raw
+
+
+def read_group_state(
+    directory: Path, cache: tuple[str, GroupState] | None
+) -> tuple[tuple[str, GroupState] | None, GroupState]:
+    """The group state in ``directory`` and the cache to keep: parsed again only when the
+    version its writer bumped differs from the cached one (never on file times or inode
+    numbers, which a quick rewrite can repeat)."""
+    found = read_versioned(directory / "state.json")
+    if found is None:
+        return cache, GroupState()
+    version, raw = found
+    if cache is not None and version and cache[0] == version:
+        return cache, cache[1]
+    state = GroupState.from_json(raw)
+    return ((version, state) if version else None), state
+
+
+def check_fence(
+    state: GroupState,
+    group: str,
+    member_id: str,
+    generation: int,
+    partitions: Sequence[TopicPartition],
+) -> None:
+    """Raise GroupFencedError unless ``member_id`` is in the group and still owns
+    ``partitions`` since ``generation`` (call it holding the group's state lock, and write
+    what it guards before releasing the lock)."""
+    if member_id not in state.members:
+        raise GroupFencedError(
+            f"member {member_id} is no longer in group {group!r} (no heartbeat within "
+            "session.timeout.ms, or it left): its partitions were reassigned, so nothing was "
+            "committed; poll() to rejoin, then process again from the committed offsets"
+        )
+    owned_since = state.owned_generation.get(member_id)
+    if owned_since != generation:
+        raise GroupFencedError(
+            f"member {member_id} of group {group!r} committed with generation {generation}, "
+            f"but holds its partitions since generation {owned_since} (the group is at "
+            f"{state.generation}): a rebalance handed them over, so nothing was committed; "
+            "poll() to take the new assignment, then process again from the committed offsets"
+        )
+    owned = set(state.owned.get(member_id, ()))
+    foreign = sorted(tp for tp in partitions if tp not in owned)
+    if foreign:
+        names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in foreign)
+        raise GroupFencedError(
+            f"member {member_id} of group {group!r} does not own {names} (generation "
+            f"{generation}): nothing was committed"
+        )
+
+
+def state_lock(directory: Path) -> FileLock:
+    """The lock that guards a group's state.json (and fenced commits)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error("create group directory", directory, exc) from exc
+    return FileLock(directory / "state.lock")
 
 
 def list_group_dirs(root: Path) -> Mapping[str, Path]:

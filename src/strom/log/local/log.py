@@ -3,13 +3,14 @@ consumers that share open partitions within a process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from strom.log.local.admin import LocalAdmin
 from strom.log.local.config import LOG_OPTIONS, client_options
 from strom.log.local.consumer import LocalConsumer
 from strom.log.local.durability import Durability, atomic_write, storage_error
-from strom.log.local.groups import GroupMember, group_dir_name
+from strom.log.local.groups import check_fence, group_dir_name, read_group_state, state_lock
+from strom.log.local.locks import FileLock
 from strom.log.local.offsets import OffsetStore
 from strom.log.local.partition import Partition
 from strom.log.local.producer import LocalProducer
@@ -82,6 +84,7 @@ class LocalLog:
         self.topics = TopicStore(self.root, self.durability)
         self._partitions: dict[tuple[str, int], tuple[str, Partition]] = {}
         self._offsets: dict[str, OffsetStore] = {}
+        self._group_locks: dict[str, FileLock] = {}
         self._mutex = threading.RLock()
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self.transactions = TransactionCoordinator(
@@ -212,8 +215,20 @@ class LocalLog:
             )
         return store
 
-    def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
-        """Durably commit ``offsets`` for ``group``."""
+    def commit_offsets(
+        self,
+        group: str,
+        offsets: Mapping[TopicPartition, int],
+        member: LocalGroupMetadata | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        """Durably commit ``offsets`` for ``group``; with ``member`` (a subscribed consumer's
+        metadata), only while that member still owns the partitions since its generation.
+
+        Raises:
+            GroupFencedError: ``member`` was removed or its generation is over.
+            CommitError: storage failed (nothing changed).
+        """
         topics = sorted({tp.topic for tp in offsets})
         ids = self.topics.ids(topics)
         for topic in topics:
@@ -223,8 +238,8 @@ class LocalLog:
                 )
         try:
             self.make_durable(offsets)
-            self.group_dir(group)
-            self.offsets(group).commit(offsets, ids)
+            with self.fenced(group, member, list(offsets), timeout):
+                self.offsets(group).commit(offsets, ids)
         except StorageError as exc:
             raise CommitError(f"commit for group {group!r} failed, nothing changed: {exc}") from exc
 
@@ -239,24 +254,45 @@ class LocalLog:
                 continue
             p.make_durable(offset)
 
-    def check_member(self, metadata: LocalGroupMetadata) -> None:
-        """CommitError when the consumer behind ``metadata`` left or was removed."""
-        if metadata.member_id is None:
+    @contextlib.contextmanager
+    def fenced(
+        self,
+        group: str,
+        member: LocalGroupMetadata | None,
+        partitions: Sequence[TopicPartition],
+        timeout: float,
+    ) -> Iterator[None]:
+        """Hold ``group``'s state lock while ``member`` is checked (still in the group, owning
+        ``partitions`` since its generation) and the body writes what the check guards: no
+        rebalance can slip in between. Without a member id (an ``assign()`` consumer) there
+        is nothing to fence and no lock is taken.
+
+        Raises:
+            GroupFencedError: the member was removed or its generation is over.
+            StorageError: the lock was not free within ``timeout``.
+        """
+        directory = self.group_dir(group)
+        if member is None or member.member_id is None:
+            yield
             return
-        member = GroupMember(
-            self.group_dir(metadata.group_id),
-            metadata.group_id,
-            resolve=self.resolve_topics,
-            session_timeout_ms=1,
-            max_poll_interval_ms=1,
-            assignment_strategy="range",
-        )
-        if metadata.member_id not in member.read_state().members:
-            raise CommitError(
-                f"consumer {metadata.member_id} is no longer a member of group "
-                f"{metadata.group_id!r}: its partitions were reassigned, so its offsets "
-                "cannot be committed; abort the transaction"
-            )
+        lock = self._group_locks.get(group)
+        if lock is None:
+            lock = self._group_locks[group] = state_lock(directory)
+        lock.acquire(timeout)
+        try:
+            state = read_group_state(directory, None)[1]
+            check_fence(state, group, member.member_id, member.generation, partitions)
+            yield
+        finally:
+            lock.release()
+
+    def check_member(
+        self, metadata: LocalGroupMetadata, partitions: Sequence[TopicPartition] = ()
+    ) -> None:
+        """GroupFencedError when the consumer behind ``metadata`` left, was removed, or its
+        generation is over (an early check: commits check again under the group lock)."""
+        with self.fenced(metadata.group_id, metadata, partitions, 30.0):
+            pass
 
     # --- transactions ------------------------------------------------------------------------
 
@@ -328,4 +364,6 @@ class LocalLog:
             self._partitions.clear()
         for store in self._offsets.values():
             store.close()
+        for lock in self._group_locks.values():
+            lock.close()
         self.transactions.close()

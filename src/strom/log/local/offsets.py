@@ -13,12 +13,12 @@ transaction during recovery never moves offsets back.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from strom.errors import StorageError
 from strom.log.local.durability import Durability, atomic_write
+from strom.log.local.groups import next_version, read_versioned
 from strom.log.local.locks import FileLock
 from strom.log.types import TopicPartition
 
@@ -34,25 +34,24 @@ class OffsetStore:
         self.durability = durability
         self.path = directory / "offsets.json"
         self._lock: FileLock | None = None
-        self._cache: tuple[tuple[int, int], dict[str, object]] | None = None
+        self._cache: tuple[str, dict[str, object]] | None = None
 
     def _read(self) -> dict[str, object]:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
+        """The file's content, parsed again only when the version its writer bumped changed
+        (not on file times or inode numbers: a quick rewrite can repeat those)."""
+        found = read_versioned(self.path)
+        if found is None:
             return {"group": self.group, "topics": {}, "txns": []}
-        stamp = (st.st_ino, st.st_mtime_ns)
-        if self._cache is not None and self._cache[0] == stamp:
+        version, raw = found
+        if self._cache is not None and version and self._cache[0] == version:
             return self._cache[1]
         try:
-            data: dict[str, object] = json.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return {"group": self.group, "topics": {}, "txns": []}
-        except (OSError, ValueError) as exc:
+            data: dict[str, object] = json.loads(raw)
+        except ValueError as exc:
             raise StorageError(
                 f"committed offsets of group {self.group!r} in {self.path} are unreadable: {exc}"
             ) from exc
-        self._cache = (stamp, data)
+        self._cache = (version, data) if version else None
         return data
 
     def read(self, topic_ids: Mapping[str, str]) -> dict[TopicPartition, int]:
@@ -103,7 +102,8 @@ class OffsetStore:
                 topics[tp.topic] = entry
             if txn is not None:
                 txns = [*txns, txn][-APPLIED_TXN_MEMORY:]
-            body = {"group": self.group, "topics": topics, "txns": txns}
+            version = next_version(str(data.get("version", "")))
+            body = {"version": version, "group": self.group, "topics": topics, "txns": txns}
             atomic_write(self.path, json.dumps(body).encode(), sync=self.durability.sync_metadata)
             return True
 

@@ -123,6 +123,8 @@ class LocalProducer:
         self._epoch = -1
         self._sequence = 0
         self._txn: dict[tuple[str, int], list[Item]] | None = None
+        self._txn_bytes = 0
+        self._txn_limit = int_option(opts, "transaction.max.bytes", 1)
         self._txn_offsets: dict[TopicPartition, int] = {}
         self._txn_group: LocalGroupMetadata | None = None
 
@@ -225,7 +227,7 @@ class LocalProducer:
                 buffer = info.buffers[partition] = self._writer.buffer((topic, partition))
             self._add(buffer, item, size + RECORD_OVERHEAD)
         else:
-            self._send_special(info, topic, partition, item)
+            self._send_special(info, topic, partition, item, size + RECORD_OVERHEAD)
 
     def _key_partition(self, info: _TopicInfo, key: bytes) -> int:
         partition = info.key_cache.get(key)
@@ -235,8 +237,10 @@ class LocalProducer:
             partition = info.key_cache[key] = partition_for_key(key, info.partitions)
         return partition
 
-    def _send_special(self, info: _TopicInfo, topic: str, partition: int, item: Item) -> None:
-        """A record of a transaction, or for a compacted topic."""
+    def _send_special(
+        self, info: _TopicInfo, topic: str, partition: int, item: Item, size: int
+    ) -> None:
+        """A record of a transaction, or for a compacted topic (``size``: its bytes)."""
         key, on_delivery = item[0], item[4]
         if self.transactional_id is not None:
             if self._txn is None:
@@ -246,6 +250,16 @@ class LocalProducer:
                 )
             if info.compact and key is None:
                 raise ConfigError(f"topic {topic!r} is compacted: records need a key")
+            if self._txn_bytes + size > self._txn_limit:
+                raise TransactionError(
+                    f"transaction of {self.transactional_id!r} would hold "
+                    f"{self._txn_bytes + size} bytes, over transaction.max.bytes="
+                    f"{self._txn_limit}: the embedded log keeps an open transaction's records "
+                    "in memory until it commits. This record was not added and the transaction "
+                    "is still open: commit or abort it, and make transactions smaller (or raise "
+                    "the option)"
+                )
+            self._txn_bytes += size
             self._txn.setdefault((topic, partition), []).append(item)
         elif key is None:
             error = DeliveryError(
@@ -296,6 +310,7 @@ class LocalProducer:
         if self._txn is not None:
             raise TransactionError("begin_transaction: a transaction is already open")
         self._txn = {}
+        self._txn_bytes = 0
         self._txn_offsets = {}
         self._txn_group = None
 
@@ -320,7 +335,7 @@ class LocalProducer:
                 "send_offsets_to_transaction: one transaction commits offsets of one group "
                 f"({current.group_id!r}), not also {group_metadata.group_id!r}"
             )
-        self._log.check_member(group_metadata)
+        self._log.check_member(group_metadata, [TopicPartition(*tp) for tp in offsets])
         self._txn_group = group_metadata
         self._txn_offsets.update({TopicPartition(*tp): int(o) for tp, o in offsets.items()})
 
@@ -378,22 +393,27 @@ class LocalProducer:
                 offsets=dict(offsets),
                 topic_ids=topic_ids,
             )
+            guard = None
             if group is not None and offsets:
-                self._log.check_member(group)  # still in the group: its offsets may commit
-            bases = self._log.transactions.commit(intent, timeout)
+                # Checked again under the group lock as the intent is written: a member whose
+                # generation is over (removed, or its partitions handed over) commits nothing.
+                guard = self._log.fenced(group.group_id, group, list(offsets), timeout)
+            bases = self._log.transactions.commit(intent, timeout, guard)
         except StromError as exc:
             self._fail_items([i for items in records.values() for i in items], exc)
             if isinstance(exc, TransactionError):
                 raise
             raise TransactionError(f"commit of transaction {txid!r} failed: {exc}") from exc
         for part, pieces in zip(parts, part_pieces, strict=True):
-            for piece, base in zip(pieces, bases.get(part.tp, []), strict=False):
+            # None: committed, applied later; the offsets are not known yet (-1).
+            part_bases = bases.get(part.tp, []) if bases is not None else [-1] * len(pieces)
+            for piece, base in zip(pieces, part_bases, strict=False):
                 callbacks = tuple(i[4] for i in piece)
                 if any(callbacks):
                     stamps = tuple(i[2] for i in piece)
                     tp = part.tp
                     self._writer.deliver(
-                        Result(callbacks, tp.topic, tp.partition, base, stamps, None)
+                        Result(callbacks, tp.topic, tp.partition, base, stamps, None, base < 0)
                     )
         self._writer.dispatch()
 

@@ -28,12 +28,14 @@ another's, as on Kafka.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import struct
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ from urllib.parse import quote
 
 from fastcrc.crc32 import iscsi as crc32c  # CRC-32C (Castagnoli)
 
-from strom.errors import ProducerFencedError, StorageError, TransactionError
+from strom.errors import ProducerFencedError, StorageError, StromError, TransactionError
 from strom.log.local.durability import Durability, atomic_write, fsync_dir, storage_error, write_all
 from strom.log.local.locks import FileLock
 from strom.log.local.segment import HEADER_SIZE, EncodedBatch, parse_header
@@ -237,9 +239,25 @@ class TransactionCoordinator:
         finally:
             lock.release()
 
-    def commit(self, intent: Intent, timeout: float) -> dict[TopicPartition, list[int]]:
+    def commit(
+        self,
+        intent: Intent,
+        timeout: float,
+        guard: AbstractContextManager[None] | None = None,
+    ) -> dict[TopicPartition, list[int]] | None:
         """Write the intent (the commit point), apply it, and mark it done; returns the base
-        offsets the batches got, per partition."""
+        offsets the batches got, per partition, or None when the transaction is committed
+        but applying it failed (it is completed later, see the module docstring).
+
+        ``guard`` is held while the intent is written: it checks what must still hold at the
+        commit point (the consumer group member's generation) and raises if it does not.
+
+        Raises:
+            ProducerFencedError: a newer producer has the transactional id, or (its subclass
+                GroupFencedError) ``guard`` refused: nothing was written.
+            TransactionError: the intent could not be written, or an earlier transaction of
+                this id could not be applied: nothing of this one was written.
+        """
         lock = self.lock(intent.txid)
         try:
             lock.acquire(timeout)
@@ -252,9 +270,33 @@ class TransactionCoordinator:
                     f"(epoch {self.current_epoch(intent.txid)} > {intent.epoch}); this producer "
                     "must stop: its transaction was aborted"
                 )
+            try:
+                # Earlier committed transactions of this id go first: records keep their
+                # order and offsets never move back.
+                self._recover_locked(intent.txid)
+            except (StromError, OSError) as exc:
+                raise TransactionError(
+                    f"commit of {intent.txid!r} refused: an earlier committed transaction of "
+                    f"this id cannot be applied yet ({exc}); nothing of this one was written, "
+                    "retry it"
+                ) from exc
             path = self.pending / f"{intent.id}.intent"
-            self._write_intent(path, intent.encode())
-            return self._apply(path, intent)
+            with guard if guard is not None else contextlib.nullcontext():
+                self._write_intent(path, intent.encode())
+            # The commit point is passed: from here on the transaction has happened, whatever
+            # fails. Reporting a failure now would invite a retry that writes it twice.
+            try:
+                return self._apply(path, intent)
+            except (StromError, OSError) as exc:
+                log.error(
+                    "transaction %s is committed, but applying it failed: %s; it stays pending "
+                    "and is completed (once) by the next commit or init_transactions of %r, a "
+                    "consumer reading committed offsets, or the next process that opens the log",
+                    intent.id,
+                    exc,
+                    intent.txid,
+                )
+                return None
         finally:
             lock.release()
 

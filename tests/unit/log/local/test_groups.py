@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from strom.errors import CommitError, ConfigError
+from strom.errors import ConfigError, GroupFencedError
 from strom.log import Consumer, Record, TopicPartition
 from strom.log.local import LocalLog
 from strom.log.local.assignors import range_assign, roundrobin_assign, strategy
@@ -106,7 +106,7 @@ def test_a_member_that_stops_polling_is_expired_and_told(open_log: Callable[...,
 
     # sleepy stops polling: its heartbeats stop after max.poll.interval, its session ends.
     poll_until([awake], lambda: len(awake.assignment()) == 2)
-    with pytest.raises(CommitError, match="removed from group"):
+    with pytest.raises(GroupFencedError, match="no longer in group"):
         sleepy.commit({TopicPartition("t", 0): 1})
     sleepy.poll(timeout=0)  # learns it was removed, rejoins
     assert lost and len(lost[0]) == 1

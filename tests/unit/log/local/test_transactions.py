@@ -154,3 +154,23 @@ def test_epochs_increase_and_misuse_is_refused(open_log: Callable[..., LocalLog]
     plain = log.producer()
     with pytest.raises(TransactionError, match="no transactional_id"):
         plain.begin_transaction()
+
+
+def test_a_transaction_over_its_memory_bound_is_refused_clearly(
+    open_log: Callable[..., LocalLog],
+) -> None:
+    log = open_log()
+    create(log, "t")
+    producer = log.producer(transactional_id="big", options={"transaction.max.bytes": "10000"})
+    producer.init_transactions()
+    producer.begin_transaction()
+    for i in range(9):
+        producer.send("t", b"x" * 1000, str(i).encode())
+    with pytest.raises(TransactionError, match=r"transaction\.max\.bytes=10000"):
+        producer.send("t", b"x" * 1000, b"too much")
+    producer.abort_transaction()
+    producer.begin_transaction()  # the producer goes on with smaller transactions
+    producer.send("t", b"small")
+    producer.commit_transaction()
+    producer.close()
+    assert [r.value for r in read(log, "t")] == [b"small"]
