@@ -224,8 +224,12 @@ class BatchWriter:
         append_time_of: Callable[[str], int | None],
         batch_limit_of: Callable[[str], int],
         forget_topic: Callable[[str], None],
+        rolled: Callable[[Partition], None] = lambda p: None,
     ) -> None:
         self.settings = settings
+        self._on_roll = rolled
+        """Hands a partition that rolled to the log's maintenance thread (never run here:
+        retention and compaction must not hold up appends)."""
         self._partition_of = partition_of
         self._append_time_of = append_time_of
         self._batch_limit_of = batch_limit_of
@@ -248,7 +252,6 @@ class BatchWriter:
         self._results: deque[Result] = deque()
         self._failures: list[Exception] = []
         self._thread: threading.Thread | None = None
-        self._rolled: list[Partition] = []
         self.written: set[Partition] = set()
 
     def buffer(self, key: tuple[str, int]) -> list[Item]:
@@ -365,7 +368,6 @@ class BatchWriter:
                     break
                 self._wake.wait(remaining)
                 self._wake.clear()
-            self._maintain()
             drained = self._drained_at
             if self._pending():
                 if drained > start and not (self._urgent or self._closing):
@@ -409,19 +411,10 @@ class BatchWriter:
                 self._busy = False
                 self._results.extend(results)
                 self._failures.extend(r.error for r in results if r.error is not None)
-                self._rolled.extend(rolled)
                 self._cond.notify_all()
-        if rolled:
-            self._wake.set()  # retention and compaction run on the writer thread
+        for p in rolled:
+            self._on_roll(p)
         return True
-
-    def _maintain(self) -> None:
-        while self._rolled:
-            p = self._rolled.pop()
-            try:
-                p.maintain()
-            except StromError:
-                log.exception("maintenance of %s failed", p)
 
     def _idle(self) -> None:
         for p in self.written:

@@ -203,6 +203,9 @@ def _compact_locked(p: Partition, force: bool) -> CompactionResult | None:
     due = total > 0 and dirty / total >= cfg.min_cleanable_dirty_ratio and dirty > 0
     if not (force or due or (horizon and now_ms >= horizon)):
         return None
+    log.info(
+        "compacting %s: %d sealed segments, %d bytes (%d dirty)", p, len(segments), total, dirty
+    )
     # Pass 1: the latest offset of every key.
     latest: dict[bytes | None, int] = {}
     for data in _batches(segments):

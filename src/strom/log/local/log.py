@@ -21,6 +21,7 @@ from strom.log.local.consumer import LocalConsumer
 from strom.log.local.durability import Durability, atomic_write, storage_error
 from strom.log.local.groups import check_fence, group_dir_name, read_group_state, state_lock
 from strom.log.local.locks import FileLock
+from strom.log.local.maintenance import Maintainer
 from strom.log.local.offsets import OffsetStore
 from strom.log.local.partition import Partition
 from strom.log.local.producer import LocalProducer
@@ -91,6 +92,7 @@ class LocalLog:
             self.root, self.durability, self._apply_part, self._apply_offsets
         )
         self.transactions.recover(wait=0.0)
+        self.maintenance = Maintainer()
         self.closed = False
 
     @property
@@ -358,6 +360,7 @@ class LocalLog:
                 client.close()
             except Exception:
                 log.exception("closing %r failed", client)
+        self.maintenance.close(30.0)
         with self._mutex:
             for _, p in self._partitions.values():
                 p.close()

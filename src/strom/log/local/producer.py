@@ -111,7 +111,12 @@ class LocalProducer:
         self._topics: dict[str, _TopicInfo] = {}
         self._partitions: dict[tuple[str, int], Partition] = {}
         self._writer = BatchWriter(
-            settings, self._partition, self._append_time, self._batch_limit, self._forget_topic
+            settings,
+            self._partition,
+            self._append_time,
+            self._batch_limit,
+            self._forget_topic,
+            owner.maintenance.schedule,
         )
         self._add = self._writer.add
         self._clock = owner.clock
@@ -447,10 +452,14 @@ class LocalProducer:
                 self.abort_transaction(timeout)
             except StromError:
                 log.exception("abort of the open transaction failed on close")
+        deadline = time.monotonic() + timeout
         try:
             self.flush(timeout)
         except DeliveryError as exc:
             log.error("records failed before close: %s", exc)
         finally:
-            self._writer.close(timeout)
+            self._writer.close(max(deadline - time.monotonic(), 0.0))
+            # What its rolls scheduled (retention, compaction) is done before close returns,
+            # as when it ran on the writer thread.
+            self._log.maintenance.wait_idle(max(deadline - time.monotonic(), 0.0))
             self._log.forget_client(self)
