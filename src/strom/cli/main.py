@@ -23,6 +23,7 @@ import strom
 from strom.cli.common import StromGroup, root_broker_option, root_logging_options, setup_logging
 from strom.cli.consume import consume
 from strom.cli.dlq import dlq
+from strom.cli.es import es
 from strom.cli.lag import lag
 from strom.cli.produce import produce
 from strom.cli.run import run
@@ -42,7 +43,7 @@ def cli(log_level: str | None, log_format: str | None) -> None:
     setup_logging(log_level, log_format)
 
 
-COMMANDS: list[click.Command] = [topics, produce, consume, lag, dlq, run]
+COMMANDS: list[click.Command] = [topics, produce, consume, lag, dlq, run, es]
 
 for _command in COMMANDS:
     cli.add_command(_command)
