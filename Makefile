@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 KAFKA  := $(PY) scripts/kafka/broker.py
 PG     := $(PY) scripts/services/postgres.py
 
-.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick clean
+.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick bench-state clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ bench: venv
 
 bench-quick: venv
 	$(PY) -m bench.run --quick $(BENCH_ARGS)
+
+# State-store micro-benchmarks (memory vs RocksDB); their section of docs/benchmarks.md.
+bench-state: venv
+	$(PY) -m bench.state $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .strom-test .strom build *.egg-info

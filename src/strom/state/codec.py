@@ -62,6 +62,10 @@ _QQ = struct.Struct(">QQ")
 
 pack_time = _q.pack
 unpack_time = _q.unpack
+pack_bounds = _qq.pack
+"""(start, end) as in a changelog key."""
+pack_flipped_bounds = _QQ.pack
+"""(start + 2**63, end + 2**63) as in a storage key."""
 
 
 def escape(key: bytes) -> bytes:

@@ -11,6 +11,7 @@ boundary segment (reads filter on the expiry horizon) until its segment goes too
 
 from __future__ import annotations
 
+import struct
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Any, Generic, NoReturn, TypeVar, cast
@@ -22,14 +23,17 @@ from strom.state.base import MISSING, TOMBSTONE, BufferedStore, Prepared
 from strom.state.codec import (
     DATA,
     EXPIRE_KEY,
+    FLIP,
     MAX_TIME,
     META_EXPIRED,
     META_SPAN,
     MIN_TIME,
     escape,
+    pack_bounds,
+    pack_flipped_bounds,
     pack_time,
     segment_prefix,
-    storage_key,
+    unescape,
 )
 from strom.state.engine import Engine
 from strom.state.types import Change
@@ -37,7 +41,10 @@ from strom.state.types import Change
 K = TypeVar("K")
 V = TypeVar("V")
 
+_unpack_bounds = struct.Struct(">QQ").unpack_from
+_unpack_signed_bounds = struct.Struct(">qq").unpack_from
 _RESTORE_CHUNK = 65_536
+_CACHE_LIMIT = 1 << 17
 _DATA_END = b"\x02"
 
 Window = tuple[int, int]
@@ -76,7 +83,16 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
         self._horizon = self._expired
         stored = engine.get(META_SPAN)
         self._span = 0 if stored is None else codec.unpack_time(stored)[0]
-        self._segments = self._discover_segments()
+        self._segments: list[int] = []
+        self._segment_set: set[int] = set()
+        self._set_segments(self._discover_segments())
+        # Per-commit caches of the hot path: a key's bytes and escaped bytes, segment prefixes.
+        self._forms: dict[K, tuple[bytes, bytes]] = {}
+        self._prefixes: dict[int, bytes] = {}
+
+    def _set_segments(self, segments: Iterable[int]) -> None:
+        self._segments = sorted(segments)
+        self._segment_set = set(self._segments)
 
     def _discover_segments(self) -> list[int]:
         segments: list[int] = []
@@ -92,10 +108,27 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
     # -- argument checks ------------------------------------------------------------------
 
     def _key_bytes(self, key: K) -> bytes:
-        data = self._kser(key)
-        if data is None:
-            raise StateError(f"{self._where()}: key must not be None")
-        return data
+        return self._key_forms(key)[0]
+
+    def _key_forms(self, key: K) -> tuple[bytes, bytes]:
+        """(serialized key, escaped key), cached until the next commit or discard."""
+        forms = self._forms.get(key)
+        if forms is None:
+            data = self._kser(key)
+            if data is None:
+                raise StateError(f"{self._where()}: key must not be None")
+            if len(self._forms) >= _CACHE_LIMIT:
+                self._forms.clear()
+            forms = self._forms[key] = (data, escape(data))
+        return forms
+
+    def _prefix(self, segment: int) -> bytes:
+        prefix = self._prefixes.get(segment)
+        if prefix is None:
+            if len(self._prefixes) >= _CACHE_LIMIT:
+                self._prefixes.clear()
+            prefix = self._prefixes[segment] = segment_prefix(segment)
+        return prefix
 
     def _bad_bounds(self, start: object, end: object) -> NoReturn:
         raise StateError(
@@ -125,8 +158,13 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
             self._bad_bounds(start, end)
         if end < self._horizon:
             return None
+        segment = end // self._interval
+        if segment not in self._segment_set:
+            return None  # e.g. a window that just opened: no storage lookup
         data = self._get(
-            storage_key(end // self._interval, escape(self._key_bytes(key)), start, end)
+            self._prefix(segment)
+            + self._key_forms(key)[1]
+            + pack_flipped_bounds(start + FLIP, end + FLIP)
         )
         return None if data is None else self._vde(data)
 
@@ -218,17 +256,28 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
         storage: list[Change] = []
         span = self._span
         new_segments: set[int] = set()
+        key_forms, prefixes, prefix_of = self._key_forms, self._prefixes, self._prefix
+        add_changelog, add_storage = changelog.append, storage.append
         for key, inner in self._dirty.items():
-            kb = self._key_bytes(key)
-            escaped = escape(kb)
+            kb, escaped = key_forms(key)
+            head = DATA + kb  # a new, compact object
             for (start, end), value in inner.items():
-                data = None if value is TOMBSTONE else vser(value)
+                # A compact copy: see BufferedKeyValueStore._prepare.
+                data = None if value is TOMBSTONE else bytes(memoryview(vser(value)))  # type: ignore[arg-type]
                 segment = end // interval
-                changelog.append((codec.changelog_key(kb, start, end), data))
-                storage.append((storage_key(segment, escaped, start, end), data))
+                add_changelog((head + pack_bounds(start, end), data))
+                add_storage(
+                    (
+                        (prefixes.get(segment) or prefix_of(segment))
+                        + escaped
+                        + pack_flipped_bounds(start + FLIP, end + FLIP),
+                        data,
+                    )
+                )
                 if data is not None:
                     new_segments.add(segment)
-                    span = max(span, end - start)
+                    if end - start > span:
+                        span = end - start
         before = self._pending_expire
         ranges: list[tuple[bytes, bytes]] = []
         if before is not None:
@@ -240,16 +289,17 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
 
         def on_commit() -> None:
             self._span = span
-            segments = set(self._segments) | new_segments
             if before is not None:
                 self._expired = before
                 cut = before // interval
-                segments = {s for s in segments if s >= cut}
-            self._segments = sorted(segments)
+                self._set_segments(s for s in self._segment_set | new_segments if s >= cut)
+            elif not new_segments <= self._segment_set:
+                self._set_segments(self._segment_set | new_segments)
 
         return Prepared(changelog, storage, ranges, on_commit)
 
     def _clear_buffer(self) -> None:
+        self._forms = {}
         self._dirty = {}
         self._pending_expire = None
         self._horizon = self._expired
@@ -259,27 +309,47 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
         expired, span = self._expired, self._span
         segments = set(self._segments)
         batch: list[Change] = []
+        append = batch.append
         count = 0
+        # The hot loop of a restore: codec.parse_changelog_key and storage_key, inlined.
+        escapes: dict[bytes, bytes] = {}
+        prefix_of, flip = self._prefix, FLIP
         for key, value in changes:
             count += 1
-            if key[:1] == DATA:
-                kb, start, end = codec.parse_changelog_key(key)
+            if key[:1] == DATA and len(key) >= 17:
+                start, end = _unpack_signed_bounds(key, len(key) - 16)
                 if end < expired:
                     continue
+                kb = key[1:-16]
+                escaped = escapes.get(kb)
+                if escaped is None:
+                    if len(escapes) >= _CACHE_LIMIT:
+                        escapes.clear()
+                    escaped = escapes[kb] = escape(kb)
                 segment = end // interval
-                batch.append((storage_key(segment, escape(kb), start, end), value))
+                append(
+                    (
+                        prefix_of(segment)
+                        + escaped
+                        + pack_flipped_bounds(start + flip, end + flip),
+                        value,
+                    )
+                )
                 if value is not None:
                     segments.add(segment)
-                    span = max(span, end - start)
+                    if end - start > span:
+                        span = end - start
                 if len(batch) >= _RESTORE_CHUNK:
                     write(batch, bulk=True)
                     batch = []
+                    append = batch.append
             elif key == EXPIRE_KEY and value is not None and len(value) == 8:
                 before = codec.unpack_time(value)[0]
                 if before > expired:
                     # Puts before the control record first, then the range delete.
                     write(batch, bulk=True)
                     batch = []
+                    append = batch.append
                     write([(META_EXPIRED, value)], self._expiry_ranges(segments, before), bulk=True)
                     expired = before
                     segments = {s for s in segments if s >= before // interval}
@@ -295,7 +365,7 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
             write(batch, bulk=True)
         self._span = span
         self._expired = self._horizon = expired
-        self._segments = sorted(segments)
+        self._set_segments(segments)
         return count
 
     # -- scans ----------------------------------------------------------------------------
@@ -327,17 +397,6 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
                     out[(start, end)] = data
         return out
 
-    def _stored_between(self, end_lo: int, end_hi: int) -> Iterator[tuple[bytes, int, int, bytes]]:
-        """Stored entries of every key in the segments holding ends in [end_lo, end_hi]."""
-        horizon = self._horizon
-        for segment in self._segments_between(end_lo, end_hi):
-            for skey, data in self._engine.iterate(
-                segment_prefix(segment), segment_prefix(segment + 1)
-            ):
-                _, kb, start, end = codec.parse_storage_key(skey)
-                if end >= horizon:
-                    yield kb, start, end, data
-
     def _merge_key(
         self, key: K, stored: dict[Window, bytes], keep: Any
     ) -> list[tuple[int, int, V]]:
@@ -354,41 +413,54 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
         rows.sort(key=_by_window)
         return rows
 
-    def _merge_all(
-        self, stored: Iterable[tuple[bytes, int, int, bytes]], keep: Any, by_end: bool
-    ) -> Iterator[tuple[K, int, int, V]]:
-        """Every key's entries, stored overlaid with dirty, sorted for closing."""
-        rows: dict[tuple[bytes, int, int], tuple[bool, Any, Any]] = {}
-        for kb, start, end, data in stored:
-            if keep(start, end):
-                rows[(kb, start, end)] = (False, None, data)
+    def _all_between(self, lo: int, hi: int, *, by_end: bool) -> Iterator[tuple[K, int, int, V]]:
+        """Every key's entries with start (or end, ``by_end``) in ``[lo, hi]``, stored overlaid
+        with dirty, ordered by that time, then key bytes, then the other bound."""
+        # Rows sort as tuples: (time, key bytes, other bound, dirty?, key, value or data);
+        # the first three never tie (a dirty entry shadows the stored one).
+        rows: list[tuple[int, bytes, int, bool, Any, Any]] = []
+        shadow: set[tuple[bytes, int, int]] = set()
+        key_forms = self._key_forms
         for key, inner in self._dirty.items():
-            kb = self._key_bytes(key)
+            kb: bytes | None = None
             for (start, end), value in inner.items():
-                if value is TOMBSTONE:
-                    rows.pop((kb, start, end), None)
-                elif keep(start, end):
-                    rows[(kb, start, end)] = (True, key, value)
-        order = sorted(rows, key=_end_order if by_end else _start_order)
+                at, other = (end, start) if by_end else (start, end)
+                if lo <= at <= hi:
+                    if kb is None:
+                        kb = key_forms(key)[0]
+                    shadow.add((kb, start, end))
+                    if value is not TOMBSTONE:
+                        rows.append((at, kb, other, True, key, value))
+        horizon, flip, unpack = self._horizon, FLIP, _unpack_bounds
+        end_hi = hi if by_end else min(hi + self._span, MAX_TIME)
+        for segment in self._segments_between(lo, end_hi):
+            for skey, data in self._engine.iterate(
+                segment_prefix(segment), segment_prefix(segment + 1)
+            ):
+                start, end = unpack(skey, len(skey) - 16)
+                start -= flip
+                end -= flip
+                at, other = (end, start) if by_end else (start, end)
+                if end < horizon or not lo <= at <= hi:
+                    continue
+                kb = unescape(skey[9:-18])
+                if shadow and (kb, start, end) in shadow:
+                    continue
+                rows.append((at, kb, other, False, None, data))
+        rows.sort()
         keys: dict[bytes, Any] = {}
         kde, vde = self._kde, self._vde
-        for kb, start, end in order:
-            typed, row_key, value = rows[(kb, start, end)]
-            if not typed:
+        for at, kb, other, dirty, row_key, value in rows:
+            if not dirty:
                 row_key = keys.get(kb, MISSING)
                 if row_key is MISSING:
                     row_key = keys[kb] = kde(kb)
                 value = vde(value)
-            yield row_key, start, end, value
+            if by_end:
+                yield row_key, other, at, value
+            else:
+                yield row_key, at, other, value
 
 
 def _by_window(row: tuple[int, int, Any]) -> tuple[int, int]:
     return row[0], row[1]
-
-
-def _start_order(entry: tuple[bytes, int, int]) -> tuple[int, bytes, int]:
-    return entry[1], entry[0], entry[2]
-
-
-def _end_order(entry: tuple[bytes, int, int]) -> tuple[int, bytes, int]:
-    return entry[2], entry[0], entry[1]

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TypeVar
 
-from strom.state.codec import MAX_TIME, MIN_TIME, escape
+from strom.state.codec import MAX_TIME, MIN_TIME
 from strom.state.segmented import SegmentedStore
 
 K = TypeVar("K")
@@ -49,7 +49,7 @@ class SegmentedSessionStore(SegmentedStore[K, V]):
         self._check_time("earliest_session_end", earliest_session_end, where)
         self._check_time("latest_session_start", latest_session_start, where)
         stored = self._stored_of_key(
-            escape(self._key_bytes(key)),
+            self._key_forms(key)[1],
             earliest_session_end,
             min(latest_session_start + self._span, MAX_TIME),
             MIN_TIME,
@@ -68,5 +68,4 @@ class SegmentedSessionStore(SegmentedStore[K, V]):
         where = self._where()
         self._check_time("end_from", end_from, where)
         self._check_time("end_to", end_to, where)
-        stored = self._stored_between(end_from, end_to)
-        return self._merge_all(stored, lambda start, end: end_from <= end <= end_to, by_end=True)
+        return self._all_between(end_from, end_to, by_end=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TypeVar
 
-from strom.state.codec import MAX_TIME, escape
+from strom.state.codec import MAX_TIME
 from strom.state.segmented import SegmentedStore
 
 K = TypeVar("K")
@@ -48,7 +48,7 @@ class SegmentedWindowStore(SegmentedStore[K, V]):
         self._check_time("time_from", time_from, where)
         self._check_time("time_to", time_to, where)
         stored = self._stored_of_key(
-            escape(self._key_bytes(key)),
+            self._key_forms(key)[1],
             time_from,
             min(time_to + self._span, MAX_TIME),
             time_from,
@@ -62,7 +62,4 @@ class SegmentedWindowStore(SegmentedStore[K, V]):
         where = self._where()
         self._check_time("time_from", time_from, where)
         self._check_time("time_to", time_to, where)
-        stored = self._stored_between(time_from, min(time_to + self._span, MAX_TIME))
-        return self._merge_all(
-            stored, lambda start, end: time_from <= start <= time_to, by_end=False
-        )
+        return self._all_between(time_from, time_to, by_end=False)

@@ -1,0 +1,1 @@
+"""State-store micro-benchmarks (``python -m bench.state``): see ``__main__``."""
