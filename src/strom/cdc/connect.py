@@ -161,8 +161,9 @@ def unscaled_at(value: Decimal, scale: int) -> int:
     if shift >= 0:
         unscaled *= 10**shift
     else:
-        quotient, remainder = divmod(unscaled, 10**-shift)
-        unscaled = quotient + (1 if 2 * remainder >= 10**-shift else 0)
+        divisor: int = 10**-shift
+        quotient, remainder = divmod(unscaled, divisor)
+        unscaled = quotient + (1 if 2 * remainder >= divisor else 0)
     return -unscaled if sign else unscaled
 
 

@@ -145,7 +145,9 @@ class EngineStats:
     position: dict[str, Any] | None = None
 
 
-def open_offsets(settings: EngineSettings, log_: Log, producer: Producer | None = None) -> OffsetStore:
+def open_offsets(
+    settings: EngineSettings, log_: Log, producer: Producer | None = None
+) -> OffsetStore:
     """The offset store ``settings.offsets`` names."""
     if settings.offsets == "log":
         return LogOffsetStore(
@@ -246,7 +248,11 @@ class CdcEngine:
             if topic not in self._known_topics:
                 with contextlib.suppress(TopicExistsError):
                     admin.create_topics(
-                        [TopicSpec(topic, self.settings.partitions, dict(self.settings.topic_config))]
+                        [
+                            TopicSpec(
+                                topic, self.settings.partitions, dict(self.settings.topic_config)
+                            )
+                        ]
                     )
                 log.info("created topic %s", topic)
                 self._known_topics.add(topic)

@@ -36,6 +36,8 @@ SNAPSHOT_ENUM = "true,first,first_in_data_collection,last_in_data_collection,las
 Rendered = tuple[str, bytes | None, bytes | None]
 """(topic, key bytes, value bytes): one record to write."""
 
+_Rendered = tuple[Table, str, bytes, bytes, tuple[tuple[str, Any], ...]]
+
 
 def common_source_fields() -> list[Schema]:
     """The ``source`` fields every Debezium connector writes first."""
@@ -91,6 +93,9 @@ class EnvelopeWriter:
         source_schema_name: the ``source`` struct's schema name.
         schemas: write ``{"schema": ..., "payload": ...}`` (True) or the payload alone.
         tombstones: follow each delete with a record whose value is null.
+        replace_null_with_default: write a column's default where its value is null, as
+            Kafka Connect's JsonConverter does by default (``replace.null.with.default``), so
+            that a delete's key-only before-image shows defaults exactly as Debezium's does.
         clock_us: current epoch microseconds (the envelope's ``ts_ms``/``ts_us``/``ts_ns``).
     """
 
@@ -104,6 +109,7 @@ class EnvelopeWriter:
         source_schema_name: str = "io.debezium.connector.postgresql.Source",
         schemas: bool = True,
         tombstones: bool = True,
+        replace_null_with_default: bool = True,
         clock_us: Callable[[], int] | None = None,
     ) -> None:
         self.prefix = prefix
@@ -111,6 +117,7 @@ class EnvelopeWriter:
         self.database = database
         self.schemas = schemas
         self.tombstones = tombstones
+        self.replace_null_with_default = replace_null_with_default
         self._clock_us = clock_us or (lambda: time.time_ns() // 1000)
         self._source_schema = struct(
             [*common_source_fields(), *source_fields],
@@ -118,25 +125,34 @@ class EnvelopeWriter:
             name=source_schema_name,
             version=1,
         )
-        # qualified table name -> (table object, topic, key schema bytes, envelope schema bytes)
-        self._rendered: dict[str, tuple[Table, str, bytes, bytes]] = {}
+        # qualified table name -> (table, topic, key schema, envelope schema, defaults)
+        self._rendered: dict[str, _Rendered] = {}
 
-    def _schemas_of(self, table: Table) -> tuple[str, bytes, bytes]:
+    def _schemas_of(self, table: Table) -> _Rendered:
         cached = self._rendered.get(table.qualified_name)
         if cached is not None and cached[0] is table:
-            return cached[1], cached[2], cached[3]
+            return cached
         topic = topic_name(self.prefix, table)
         key_schema, envelope_schema = self.schemas_for(table)
-        rendered = (table, topic, orjson.dumps(key_schema), orjson.dumps(envelope_schema))
+        defaults = tuple((c.name, c.default) for c in table.columns if c.has_default)
+        rendered = (
+            table,
+            topic,
+            orjson.dumps(key_schema),
+            orjson.dumps(envelope_schema),
+            defaults if self.replace_null_with_default else (),
+        )
         self._rendered[table.qualified_name] = rendered
-        return rendered[1], rendered[2], rendered[3]
+        return rendered
 
     def schemas_for(self, table: Table) -> tuple[Schema, Schema]:
         """The key schema and the envelope schema of ``table``."""
         topic = topic_name(self.prefix, table)
         by_name = {column.name: column for column in table.columns}
         key_fields = [
-            _column_field(by_name[name].name, by_name[name]) for name in table.key if name in by_name
+            _column_field(by_name[name].name, by_name[name])
+            for name in table.key
+            if name in by_name
         ]
         key_schema = struct(key_fields, optional=False, name=f"{topic}.Key")
         row_fields = [_column_field(column.name, column) for column in table.columns]
@@ -177,11 +193,15 @@ class EnvelopeWriter:
 
     def render(self, change: Change) -> list[Rendered]:
         """The records of one change: the event, and a tombstone after a delete."""
-        topic, key_schema, envelope_schema = self._schemas_of(change.table)
+        _, topic, key_schema, envelope_schema, defaults = self._schemas_of(change.table)
+        before, after = change.before, change.after
+        if defaults:
+            before = _with_defaults(before, defaults)
+            after = _with_defaults(after, defaults)
         now_us = self._clock_us()
         payload = {
-            "before": change.before,
-            "after": change.after,
+            "before": before,
+            "after": after,
             "source": self.source_block(change),
             "transaction": None,
             "op": change.op,
@@ -209,6 +229,20 @@ class EnvelopeWriter:
         if change.op == "d" and self.tombstones:
             records.append((topic, key, None))
         return records
+
+
+def _with_defaults(
+    row: dict[str, Any] | None, defaults: tuple[tuple[str, Any], ...]
+) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    copied = False
+    for name, default in defaults:
+        if name in row and row[name] is None:
+            if not copied:
+                row, copied = dict(row), True
+            row[name] = default
+    return row
 
 
 def _column_field(name: str, column: Any) -> Schema:

@@ -40,7 +40,9 @@ class SlotInfo:
 def table_oid(cur: Any, qualified: str) -> int | None:
     """OID of ``schema.table`` (names taken literally, any case), None when it does not exist."""
     schema, _, name = qualified.partition(".")
-    cur.execute("SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))::oid", (schema, name))
+    cur.execute(
+        "SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))::oid", (schema, name)
+    )
     row = cur.fetchone()
     return int(row[0]) if row and row[0] is not None else None
 

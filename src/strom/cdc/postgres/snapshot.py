@@ -5,8 +5,9 @@ The slot is created with an exported snapshot; a REPEATABLE READ transaction ado
 consistent point and the stream continues from there with nothing missed and nothing doubled.
 Rows are read with a server-side cursor and every value is kept in its text form (the type's
 output function, exactly what ``pgoutput`` sends; a ``::text`` cast would differ for booleans,
-``char(n)`` and ``inet``), so that one converter per column serves the snapshot and the stream. ``source.snapshot`` marks rows as Debezium does
-(``first``, ``first_in_data_collection``, ``true``, ``last_in_data_collection``, ``last``).
+``char(n)`` and ``inet``), so that one converter per column serves the snapshot and the
+stream. ``source.snapshot`` marks rows as Debezium does (``first``,
+``first_in_data_collection``, ``true``, ``last_in_data_collection``, ``last``).
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ class SnapshotReader:
         self._conn = conn
         self._lsn = lsn
         self._fetch = fetch
-        as_text = psycopg2.extensions.new_type(reg.oids(), "STROM_TEXT", lambda value, _: value)
-        psycopg2.extensions.register_type(as_text, conn)
+        self._as_text = psycopg2.extensions.new_type(
+            reg.oids(), "STROM_TEXT", lambda value, _: value
+        )
         cur = conn.cursor()
         cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot_name,))
@@ -76,13 +78,12 @@ class SnapshotReader:
         for index, captured in enumerate(self._tables):
             table = captured.table
             query = sql.SQL("SELECT {} FROM {}.{}").format(
-                sql.SQL(", ").join(
-                    sql.Identifier(c.name) for c in table.columns
-                ),
+                sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns),
                 sql.Identifier(table.schema or ""),
                 sql.Identifier(table.name),
             )
             cur = self._conn.cursor(name=f"strom_snapshot_{index}")
+            psycopg2.extensions.register_type(self._as_text, cur)
             cur.itersize = self._fetch
             cur.execute(query)
             first_in_table = True

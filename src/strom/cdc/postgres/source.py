@@ -368,10 +368,11 @@ class PostgresSource:
             return
         where = f"LSN {pgo.format_lsn(lsn)}"
         if isinstance(message, pgo.Insert):
-            items.append(self._change(captured, "c", None, captured.row(message.new, where=where), lsn))
+            new = captured.row(message.new, where=where)
+            items.append(self._change(captured, "c", None, new, lsn))
         elif isinstance(message, pgo.Delete):
-            before = captured.row(message.old, where=where)
-            items.append(self._change(captured, "d", before, None, lsn))
+            old = captured.row(message.old, where=where)
+            items.append(self._change(captured, "d", old, None, lsn))
         else:
             after = captured.row(message.new, where=where)
             before = captured.row(message.old, where=where) if message.old is not None else None

@@ -23,7 +23,7 @@ import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,8 +35,12 @@ from strom.cdc.connect import (
     decimal_schema,
     encode_decimal,
     encode_variable_decimal,
-    field as schema_field,
     primitive,
+)
+from strom.cdc.connect import (
+    field as schema_field,
+)
+from strom.cdc.connect import (
     struct as schema_struct,
 )
 
@@ -51,7 +55,7 @@ TSVECTOR, JSONB = 3614, 3802
 RANGES = {3904, 3906, 3908, 3910, 3912, 3926}
 
 _EPOCH = datetime(1970, 1, 1)
-_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
 _US = timedelta(microseconds=1)
 # Debezium's values for 'infinity' / '-infinity' timestamps (PGStatement.DATE_*_INFINITY).
@@ -215,7 +219,7 @@ def _parse_tz(text: str) -> datetime:
     # PostgreSQL writes offsets as +HH, +HH:MM or +HH:MM:SS; fromisoformat wants +HH:MM.
     match = re.search(r"([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$", text)
     if match is None:
-        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
     sign, hh, mm, ss = match.groups()
     offset = timedelta(hours=int(hh), minutes=int(mm or 0), seconds=int(ss or 0))
     naive = datetime.fromisoformat(text[: match.start()])
@@ -235,7 +239,7 @@ def _zoned_timestamp(width: int) -> Converter:
     def convert(text: str) -> str:
         if text in ("infinity", "-infinity"):
             return text
-        moment = _parse_tz(text).astimezone(timezone.utc)
+        moment = _parse_tz(text).astimezone(UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(moment.microsecond, width) + "Z"
 
     return convert
@@ -253,7 +257,9 @@ def _time_ms(text: str) -> int:
 
 
 def _zoned_time(text: str) -> str:
-    match = re.match(r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$", text)
+    match = re.match(
+        r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$", text
+    )
     if match is None:
         raise ValueError(f"not a time with time zone: {text!r}")
     hh, mi, ss, frac, sign, oh, om, osec = match.groups()
@@ -497,7 +503,9 @@ class ColumnType:
     placeholder: Any
 
 
-def column_type(reg: TypeRegistry, oid: int, typmod: int, *, optional: bool) -> tuple[Schema, Converter]:
+def column_type(
+    reg: TypeRegistry, oid: int, typmod: int, *, optional: bool
+) -> tuple[Schema, Converter]:
     """The Connect schema and the text converter of a column of type ``oid``/``typmod``."""
     resolved = resolve(reg, oid, typmod, optional=optional)
     return resolved.schema, resolved.convert
@@ -539,7 +547,9 @@ _GENERATED_PLACEHOLDER = {
 }  # fmt: skip
 
 
-def default_value(reg: TypeRegistry, oid: int, typmod: int, expression: str | None) -> tuple[bool, Any]:
+def default_value(
+    reg: TypeRegistry, oid: int, typmod: int, expression: str | None
+) -> tuple[bool, Any]:
     """(has_default, value) of a column default expression, as Debezium's schema shows it.
 
     Only constants of the types Debezium parses count; a function default (``nextval(...)``,
