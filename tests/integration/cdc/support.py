@@ -82,9 +82,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def read_topic(
-    url: str, topic: str, timeout: float = 10.0
-) -> list[tuple[Any, Any, dict[str, bytes]]]:
+Read = list[tuple[Any, Any, dict[str, bytes]]]
+
+
+def read_topic(url: str, topic: str, timeout: float = 10.0) -> Read:
     """Every record of a one-partition topic as (key JSON, value JSON, headers)."""
     log = strom.log.connect(url)
     try:
@@ -95,7 +96,7 @@ def read_topic(
         _, high = consumer.watermarks(tp)
         consumer.assign([tp])
         consumer.seek(tp, 0)
-        out: list[tuple[Any, Any, dict[str, bytes]]] = []
+        out: Read = []
         deadline = time.monotonic() + timeout
         while len(out) < high and time.monotonic() < deadline:
             for r in consumer.poll(1000, timeout=0.5):
