@@ -4,8 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 KAFKA  := $(PY) scripts/kafka/broker.py
 PG     := $(PY) scripts/services/postgres.py
+MARIADB := $(PY) scripts/services/mariadb.py
 
 .PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick bench-state clean
+.PHONY: mariadb-up mariadb-down mariadb-status cdc-compat cdc-crash
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +18,21 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # kcat is the independent Kafka client used by the interop tests; PostgreSQL (Debian's) backs
-# the event store and CDC tests (scripts/services/postgres.py starts it).
+# the event store and CDC tests (scripts/services/postgres.py starts it); MariaDB (Debian's)
+# backs the MySQL-protocol CDC tests (scripts/services/mariadb.py).
 dev-deps:
 	@command -v kcat >/dev/null 2>&1 || command -v kafkacat >/dev/null 2>&1 || \
 	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kafkacat >/dev/null; }
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@test -x /usr/sbin/mariadbd || \
+	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null; }
 
 # The whole suite: unit tests, contract suites on every log, integration tests on a real Kafka
 # broker that the session fixture starts (or STROM_TEST_KAFKA=host:port to reuse one).
 test: venv dev-deps
 	$(PY) scripts/kafka/broker.py resolve >/dev/null
+	$(PY) scripts/debezium/engine.py resolve >/dev/null
 	$(PY) -m pytest tests -q
 
 unit: venv
@@ -56,6 +62,24 @@ pg-down: venv
 
 pg-status: venv
 	@$(PG) status
+
+mariadb-up: venv dev-deps
+	@$(MARIADB) up
+
+mariadb-down: venv
+	@$(MARIADB) down
+
+mariadb-status: venv
+	@$(MARIADB) status
+
+# CDC: strom's PostgreSQL capture against Debezium 3.6.1's embedded engine (also in `make test`),
+# and the long crash run (SIGKILL at random points while a writer commits; docs/cdc.md).
+cdc-compat: venv dev-deps
+	$(PY) scripts/debezium/engine.py resolve >/dev/null
+	$(PY) -m pytest tests/integration/cdc/test_debezium_compat.py -q
+
+cdc-crash: venv dev-deps
+	STROM_CDC_CRASH_ROUNDS=$${STROM_CDC_CRASH_ROUNDS:-40} $(PY) -m pytest tests/integration/cdc/test_crash.py -q -m slow
 
 demo: venv
 	$(PY) -m strom.demo

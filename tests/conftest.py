@@ -4,7 +4,8 @@ The broker is started once per test session by ``scripts/kafka/broker.py`` (Apac
 Maven Central, KRaft, loopback, free ports). Set ``STROM_TEST_KAFKA=host:port`` to use a broker
 that is already running instead. The broker's log is copied to ``.strom-test/logs/`` when the
 session has failures. PostgreSQL likewise: ``scripts/services/postgres.py`` (Debian's server,
-loopback, free port), or ``STROM_TEST_POSTGRES=DSN`` to use a running one.
+loopback, free port), or ``STROM_TEST_POSTGRES=DSN`` to use a running one; MariaDB with
+``scripts/services/mariadb.py`` or ``STROM_TEST_MARIADB=DSN``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BROKER_SCRIPT = REPO / "scripts" / "kafka" / "broker.py"
 POSTGRES_SCRIPT = REPO / "scripts" / "services" / "postgres.py"
+MARIADB_SCRIPT = REPO / "scripts" / "services" / "mariadb.py"
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +93,41 @@ def postgres_dsn(
             keep = REPO / ".strom-test" / "logs"
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(run_dir / "server.log", keep / f"postgres-{uuid.uuid4().hex[:8]}.log")
+
+
+@pytest.fixture(scope="session")
+def mariadb_dsn(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """DSN of a real MariaDB (user ``strom`` with all privileges, row-based binlog with full
+    metadata), started for this session unless STROM_TEST_MARIADB is set."""
+    given = os.environ.get("STROM_TEST_MARIADB")
+    if given:
+        yield given
+        return
+    run_dir = tmp_path_factory.mktemp("mariadb")
+    started = subprocess.run(
+        [sys.executable, str(MARIADB_SCRIPT), "up", "--dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    if started.returncode != 0:
+        pytest.fail(f"could not start MariaDB:\n{started.stdout}\n{started.stderr}")
+    dsn = started.stdout.strip().splitlines()[-1]
+    try:
+        yield dsn
+    finally:
+        subprocess.run(
+            [sys.executable, str(MARIADB_SCRIPT), "down", "--dir", str(run_dir)],
+            timeout=60,
+            check=False,
+        )
+        if request.session.testsfailed:
+            keep = REPO / ".strom-test" / "logs"
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run_dir / "server.log", keep / f"mariadb-{uuid.uuid4().hex[:8]}.log")
 
 
 @pytest.fixture(scope="session")
