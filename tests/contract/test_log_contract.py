@@ -502,6 +502,31 @@ def test_watermarks_and_end_offsets(
     assert admin.end_offsets([p0, p1]) == {p0: 5, p1: 3}
 
 
+def test_delete_records_moves_the_low_watermark(
+    log: Log, producer: Producer, admin: Admin, consumers: Consumers
+) -> None:
+    topic = make_topic(log, partitions=2)
+    p0, p1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    send_all(producer, topic, [(None, f"{i}".encode()) for i in range(10)], partition=0)
+    send_all(producer, topic, [(None, b"y")] * 3, partition=1)
+
+    admin.delete_records({p0: 4, p1: OFFSET_END}, timeout=WAIT)
+    consumer = consumers()
+    assert consumer.watermarks(p0) == (4, 10)
+    assert consumer.watermarks(p1) == (3, 3)
+    consumer.assign([p0])
+    consumer.seek(p0, OFFSET_BEGINNING)
+    assert [r.offset for r in poll_count(consumer, 6)] == list(range(4, 10))
+    # Below the low watermark reads as below retention: auto_offset_reset (earliest) applies.
+    consumer.seek(p0, 1)
+    assert [r.offset for r in poll_count(consumer, 6)] == list(range(4, 10))
+
+    with pytest.raises(ConfigError):
+        admin.delete_records({p0: 11}, timeout=WAIT)  # past the high watermark
+    admin.delete_records({p0: 2}, timeout=WAIT)  # below the low watermark: nothing to do
+    assert consumer.watermarks(p0) == (4, 10)
+
+
 def test_pause_and_resume(log: Log, producer: Producer, consumers: Consumers) -> None:
     topic = make_topic(log, partitions=2)
     p0, p1 = TopicPartition(topic, 0), TopicPartition(topic, 1)

@@ -74,6 +74,16 @@ class Admin(Protocol):
         """Committed offset, end offset and lag of every partition the group committed on."""
         ...
 
+    def delete_records(
+        self, offsets: Mapping[TopicPartition, int], *, timeout: float = 30.0
+    ) -> None:
+        """Delete every record before the given offset of each partition (``OFFSET_END``: all
+        of them): the low watermark moves up to it, and reading below it behaves as reading
+        below retention (``auto_offset_reset``). Used to purge repartition topics up to the
+        committed offsets. Raises TopicNotFoundError, or ConfigError for an offset past the
+        high watermark."""
+        ...
+
     def close(self) -> None:
         """Release resources."""
         ...

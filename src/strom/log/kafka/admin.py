@@ -7,7 +7,7 @@ producer or consumer opened right after sees the topic (or its absence).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -244,6 +244,35 @@ class KafkaAdmin:
             PartitionLag(tp.topic, tp.partition, offset, ends[tp], max(ends[tp] - offset, 0))
             for tp, offset in sorted(committed.items())
         ]
+
+    def delete_records(
+        self, offsets: Mapping[TopicPartition, int], *, timeout: float = 30.0
+    ) -> None:
+        """Delete every record before each offset (``OFFSET_END``: all); the low watermark
+        moves up to it.
+
+        Raises:
+            TopicNotFoundError: a topic does not exist.
+            ConfigError: an offset is past the high watermark (or otherwise invalid).
+        """
+        if not offsets:
+            return
+        self._ready("delete records", timeout)
+        deadline = time.monotonic() + timeout
+        request = [KafkaTopicPartition(t, p, int(o)) for (t, p), o in offsets.items()]
+        futures = self._client.delete_records(
+            request, request_timeout=timeout, operation_timeout=timeout
+        )
+        for ktp, future in futures.items():
+            action = f"delete records of {ktp.topic}[{ktp.partition}] before offset {ktp.offset}"
+            try:
+                self._wait(future, action, deadline, topic=ktp.topic, partition=ktp.partition)
+            except BrokerError as exc:
+                if "OFFSET_OUT_OF_RANGE" in str(exc) or "out of range" in str(exc).lower():
+                    raise ConfigError(
+                        f"{action} failed: the offset is past the high watermark: {exc}"
+                    ) from None
+                raise
 
     def close(self) -> None:
         """Release the client (idempotent)."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from strom.errors import TopicExistsError
+from strom.errors import ConfigError, TopicExistsError
 from strom.log.local.groups import list_group_dirs
-from strom.log.types import PartitionLag, TopicDescription, TopicPartition, TopicSpec
+from strom.log.types import (
+    OFFSET_END,
+    PartitionLag,
+    TopicDescription,
+    TopicPartition,
+    TopicSpec,
+)
 
 if TYPE_CHECKING:
     from strom.log.local.log import LocalLog
@@ -72,6 +78,32 @@ class LocalAdmin:
             offset = committed[tp]
             out.append(PartitionLag(tp.topic, tp.partition, offset, end, max(end - offset, 0)))
         return out
+
+    def delete_records(
+        self, offsets: Mapping[TopicPartition, int], *, timeout: float = 30.0
+    ) -> None:
+        """Move each partition's low watermark up to its offset (``OFFSET_END``: the high
+        watermark), deleting the segments wholly below it; reads below it then behave as
+        reads below retention. All partitions and offsets are checked first.
+
+        Raises:
+            TopicNotFoundError: a topic or partition does not exist.
+            ConfigError: an offset is negative (other than OFFSET_END) or past the end.
+        """
+        checked = []
+        for tp, offset in offsets.items():
+            tp = TopicPartition(*tp)
+            partition = self._log.partition(tp.topic, tp.partition)
+            end = partition.state().next_offset
+            target = end if offset == OFFSET_END else int(offset)
+            if target < 0 or target > end:
+                raise ConfigError(
+                    f"delete_records: offset {offset} for {tp.topic!r} partition {tp.partition} "
+                    f"is invalid: use 0..{end} (the high watermark) or OFFSET_END"
+                )
+            checked.append((partition, target))
+        for partition, target in checked:
+            partition.delete_records(target)
 
     def close(self) -> None:
         """Nothing to release (the log owns the files)."""

@@ -8,7 +8,13 @@ from collections.abc import Callable
 from strom.log import TopicPartition
 from strom.log.local import LocalLog
 from strom.log.local.segments import list_bases
-from tests.unit.log.local.conftest import ManualClock, create, produce, read
+from tests.unit.log.local.conftest import (
+    ManualClock,
+    as_after_machine_crash,
+    create,
+    produce,
+    read,
+)
 
 
 def items(n: int, start: int = 0) -> list[tuple[bytes | None, bytes | None]]:
@@ -89,3 +95,25 @@ def test_compacted_topics_are_not_deleted_by_retention(
     produce(log, "t", items(3, 3))
     log.maintain(["t"])
     assert log.consumer().watermarks(TopicPartition("t", 0))[0] == 0
+
+
+def test_delete_records_drops_whole_segments_and_survives_a_restart(
+    open_log: Callable[..., LocalLog],
+) -> None:
+    log = open_log({"batch.num.messages": "10"})
+    create(log, "t", segment_bytes="2000")
+    produce(log, "t", items(200))
+    directory = log.topics.partition_dir("t", 0)
+    bases = list_bases(directory)
+    cut = bases[3] + 2  # inside a segment
+    log.admin().delete_records({TopicPartition("t", 0): cut})
+    assert list_bases(directory)[0] == bases[3]  # the three segments below are gone
+    assert log.consumer().watermarks(TopicPartition("t", 0)) == (cut, 200)
+    assert [r.offset for r in read(log, "t", start=cut)] == list(range(cut, 200))
+    log.close()
+
+    as_after_machine_crash(directory)  # the head is rebuilt from the files
+    log = open_log()
+    assert log.consumer().watermarks(TopicPartition("t", 0)) == (cut, 200)
+    produce(log, "t", items(1))  # a writer recovers: the low watermark holds
+    assert log.consumer().watermarks(TopicPartition("t", 0)) == (cut, 201)
