@@ -123,6 +123,31 @@ def test_bad_arguments_and_closed_store_raise(harness_factory: Make) -> None:
     store.close()  # idempotent
 
 
+def test_closing_during_an_iteration_ends_it_and_the_store_reopens(harness_factory: Make) -> None:
+    h = harness_factory()
+    for i in range(20):
+        h.store.put(f"k{i:02}", i)
+    h.flush()
+    h.store.put("k99", 99)
+    iteration = h.store.items()
+    assert next(iteration) == ("k00", 0)
+    h.store.close()
+    with pytest.raises(StateError, match="closed during the iteration"):
+        list(iteration)
+    store = h.reopen()
+    assert len(kv_state(store)) == 20
+    if h.backend == "rocksdb":
+        assert not store.recovery.wiped
+
+
+def test_restore_refuses_records_that_are_not_bytes(harness_factory: Make) -> None:
+    store = harness_factory().store
+    with pytest.raises(StateError, match=r"must be \(bytes, bytes or None\), got \(str, bytes\)"):
+        store.restore([("a", b"1")])
+    with pytest.raises(StateError, match=r"got \(bytes, int\)"):
+        store.restore([(b"a", 1)])
+
+
 def test_a_key_the_serde_cannot_write_fails_at_prepare_naming_the_store(
     harness_factory: Make,
 ) -> None:

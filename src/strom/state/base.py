@@ -93,6 +93,11 @@ class BufferedStore:
         """What open found (trusted local copy up to an offset, or a full restore)."""
         return self._engine.recovery
 
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return self._state == _CLOSED
+
     def _where(self) -> str:
         return f"store {self._name!r} partition {self._partition} ({self.backend})"
 

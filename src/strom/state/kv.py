@@ -141,6 +141,8 @@ class BufferedKeyValueStore(BufferedStore, Generic[K, V]):
                     break
             else:
                 yield cast(K, kde(kb)), cast(V, vde(vb))
+        if self.closed:
+            raise StateError(f"{self._where()} was closed during the iteration")
         for _, key in pending[index:]:
             value = dirty.get(key, TOMBSTONE)
             if value is not TOMBSTONE:
@@ -173,6 +175,12 @@ class BufferedKeyValueStore(BufferedStore, Generic[K, V]):
         chunk: list[Change] = []
         append = chunk.append
         for change in changes:
+            key, value = change
+            if key.__class__ is not bytes or not (value is None or value.__class__ is bytes):
+                raise StateError(
+                    f"{self._where()}: a changelog record must be (bytes, bytes or None), got "
+                    f"({type(key).__name__}, {type(value).__name__})"
+                )
             append(change)
             if len(chunk) >= _RESTORE_CHUNK:
                 write(chunk, bulk=True)

@@ -216,3 +216,35 @@ def test_a_process_killed_while_open_leaves_an_unclean_copy(tmp_path: Path) -> N
     store = open_kv(tmp_path)
     assert_wiped(store, "not closed cleanly")
     store.close()
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from rocksdict import Options, Rdict
+
+    db = Rdict(sys.argv[1], Options(raw_mode=True))
+    print("ready", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_rocksdb_instance_open_in_another_process_is_refused_never_wiped(
+    tmp_path: Path,
+) -> None:
+    closed_copy(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(db_dir(tmp_path))], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        files = sorted(p.name for p in db_dir(tmp_path).iterdir())
+        with pytest.raises(StateError, match=f"open in process {holder.pid}"):
+            open_kv(tmp_path)
+        assert sorted(p.name for p in db_dir(tmp_path).iterdir()) == files
+        assert (db_dir(tmp_path).parent / "CLEAN").exists()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)

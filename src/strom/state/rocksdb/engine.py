@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ class RocksDBEngine:
         try:
             self._db = self._open_db()
         except Exception as exc:
-            if not any(self._local.db.iterdir()):
+            # A lock error means a live instance (never wipe under it); an empty directory
+            # means RocksDB itself fails: neither is the local copy's fault.
+            if "lock" in str(exc).lower() or not any(self._local.db.iterdir()):
                 self._local.release()
                 raise StateError(f"{where}: RocksDB cannot open {self._local.db}: {exc}") from exc
             reason = f"RocksDB refused the local copy at {self._local.db}: {exc}"
@@ -67,6 +70,11 @@ class RocksDBEngine:
         # rocksdict exposes disable_wal as a property (its stub says method).
         setattr(self._bulk_opts, "disable_wal", True)  # noqa: B010
         self.get: Callable[[bytes], bytes | None] = self._db.get
+        # Open iterations hold the RocksDB instance: close() ends them first, or the instance
+        # would outlive close() and hold its files.
+        self._iterations: weakref.WeakSet[Generator[tuple[bytes, bytes], None, None]] = (
+            weakref.WeakSet()
+        )
 
     def _open_db(self) -> Rdict:
         return Rdict(str(self._local.db), _options())
@@ -78,6 +86,11 @@ class RocksDBEngine:
 
     def iterate(self, lo: bytes, hi: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         """Entries with ``lo <= key < hi`` in byte order (an implicit RocksDB snapshot)."""
+        iteration = self._iterate(lo, hi)
+        self._iterations.add(iteration)
+        return iteration
+
+    def _iterate(self, lo: bytes, hi: bytes | None) -> Generator[tuple[bytes, bytes], None, None]:
         read_opts = ReadOptions()
         if hi is not None:
             read_opts.set_iterate_upper_bound(hi)
@@ -133,6 +146,8 @@ class RocksDBEngine:
 
     def close(self) -> None:
         """Flush memtables (the sync point after a WAL-less restore), close, mark clean."""
+        for iteration in list(self._iterations):
+            iteration.close()
         try:
             try:
                 self._db.flush(wait=True)

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,7 @@ class LocalCopy:
             raise StateError(f"{self._where}: cannot create {self.path}: {exc.strerror}") from exc
         self._lock()
         try:
+            self._refuse_if_rocksdb_is_held()
             recovery = self._decide()
             if recovery.needs_full_restore:
                 self.wipe()
@@ -168,6 +170,32 @@ class LocalCopy:
                 ) from None
             raise StateError(f"{self._where}: cannot lock {self.path}: {exc.strerror}") from exc
         self._lock_fd = fd
+
+    def _refuse_if_rocksdb_is_held(self) -> None:
+        """Refuse (never wipe) a copy whose RocksDB lock another process holds.
+
+        RocksDB locks ``db/LOCK`` with a POSIX record lock; F_GETLK reports another process's
+        lock without taking one (taking and dropping one would release RocksDB's own lock if
+        this process held it). An instance open in this very process is not visible here:
+        strom's own LOCK keeps two stores of one process apart.
+        """
+        try:
+            fd = os.open(self.db / "LOCK", os.O_RDWR)
+        except OSError:
+            return
+        try:
+            query = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+            answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+            lock_type, _, _, _, pid = struct.unpack("hhqqi4x", answer)
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+        if lock_type != fcntl.F_UNLCK:
+            raise StateError(
+                f"{self._where}: the RocksDB instance at {self.db} is open in process {pid}; "
+                "refusing to touch it"
+            )
 
     def _decide(self) -> Recovery:
         present = [p for p in os.listdir(self.path) if p != _LOCK]
