@@ -11,7 +11,9 @@ Three policies, chosen with the ``fsync`` option (``local://data?fsync=interval`
     Segment data is fsync-ed at most every ``fsync.interval.ms`` (default 1000) and when a
     producer closes; metadata (topics, committed offsets, transaction intents) is still
     fsync-ed at once. A crash of the process loses nothing acknowledged; a crash of the machine
-    may lose up to the last interval of acknowledged records.
+    may lose up to the last interval of acknowledged records. An offset commit first fsyncs
+    the records it covers (:meth:`Partition.make_durable`), so a committed offset never points
+    past records a machine crash lost.
 ``none``
     Never fsync; the OS writes back when it wants. Fine for tests and throw-away data.
     A crash of the process loses nothing acknowledged (the data is in the page cache).

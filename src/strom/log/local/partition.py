@@ -10,8 +10,12 @@ the next writer before it appends (the head says where the complete data ends).
 The active segment rolls when it would grow past ``segment.bytes`` or is older than
 ``segment.ms``; a rolled segment is fsync-ed and never written again, only deleted by
 retention (``retention.ms`` on its largest timestamp, ``retention.bytes`` on the partition's
-size) or replaced by compaction. Maintenance runs after a roll and on
-:meth:`Partition.maintain`.
+size) or replaced by compaction. Maintenance runs after a roll (on the log's maintenance
+thread) and on :meth:`Partition.maintain`.
+
+Only writers (appends, retention, compaction, ``delete_records``) repair files, under the
+lock (:meth:`Partition.locked_state`). :meth:`Partition.state` never changes a file: when
+the head cannot be trusted it works the state out from the files (recovery.inspect).
 """
 
 from __future__ import annotations
