@@ -3,9 +3,9 @@
 When it runs: after a segment roll on a compacted topic (on the log's maintenance thread,
 see maintenance.py: never on a producer's append path), and on :meth:`LocalLog.maintain`.
 It is bounded: one partition's sealed segments, and it only runs when the dirty part
-(segments written since the last cleaning) is at least ``min.cleanable.dirty.ratio`` of the sealed bytes, or when
-kept tombstones have passed their deletion time. The active segment is never touched, and
-segments younger than ``min.compaction.lag.ms`` neither.
+(segments written since the last cleaning) is at least ``min.cleanable.dirty.ratio`` of the
+sealed bytes, or when kept tombstones have passed their deletion time. The active segment is
+never touched, and segments younger than ``min.compaction.lag.ms`` neither.
 
 How:
 
