@@ -314,10 +314,12 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
         # The hot loop of a restore: codec.parse_changelog_key and storage_key, inlined.
         escapes: dict[bytes, bytes] = {}
         prefix_of, flip = self._prefix, FLIP
+        prefixes = self._prefixes
         for key, value in changes:
             count += 1
-            if key[:1] == DATA and len(key) >= 17:
-                start, end = _unpack_signed_bounds(key, len(key) - 16)
+            size = len(key)
+            if size >= 17 and key[0] == 1:
+                start, end = _unpack_signed_bounds(key, size - 16)
                 if end < expired:
                     continue
                 kb = key[1:-16]
@@ -329,7 +331,7 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
                 segment = end // interval
                 append(
                     (
-                        prefix_of(segment)
+                        (prefixes.get(segment) or prefix_of(segment))
                         + escaped
                         + pack_flipped_bounds(start + flip, end + flip),
                         value,
