@@ -109,7 +109,9 @@ def test_bad_arguments_and_closed_store_raise(harness_factory: Make) -> None:
         store.put("a", None)
     with pytest.raises(StateError, match="key must not be None"):
         store.put(None, 1)
-    store.close()
+    with store as same:  # a context manager closes the store
+        assert same is store and not store.closed
+    assert store.closed
     for call in (
         lambda: store.get("a"),
         lambda: store.put("a", 1),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import NoReturn
+from typing import NoReturn, Self
 
 from strom.errors import StateError, StromError
 from strom.state.engine import Engine
@@ -268,8 +268,10 @@ class BufferedStore:
         self._get = self._closed_get
         self._engine.close()
 
-    def __enter__(self) -> BufferedStore:
+    def __enter__(self) -> Self:
+        """The store itself."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """``close()``."""
         self.close()

@@ -28,7 +28,7 @@ layout and the changelog encoding.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol, TypeVar
+from typing import Protocol, Self, TypeVar
 
 from strom.state.types import Change, Recovery, StoreMetrics
 
@@ -52,6 +52,11 @@ class StateStore(Protocol):
     @property
     def backend(self) -> str:
         """``"memory"`` or ``"rocksdb"``."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
         ...
 
     @property
@@ -114,6 +119,14 @@ class StateStore(Protocol):
 
     def close(self) -> None:
         """Discard uncommitted writes, release files; RocksDB marks the local copy clean."""
+        ...
+
+    def __enter__(self) -> Self:
+        """The store itself (``with open_key_value_store(...) as store:``)."""
+        ...
+
+    def __exit__(self, *exc: object) -> None:
+        """``close()``."""
         ...
 
 
