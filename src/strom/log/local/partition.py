@@ -438,7 +438,8 @@ class Partition:
         st = st or self.state()
         if st.segments_version == self._segments_version:
             return self._segments
-        with self._list_mutex, self.lock:
+        # The partition lock first, as every writer that lists segments under it does.
+        with self.lock, self._list_mutex:
             st = self.state()
             current = {s.base: s for s in self._segments}
             fresh: list[Segment] = []
