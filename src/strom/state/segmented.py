@@ -77,6 +77,7 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
         self._vser = value_serde.serialize
         self._vde = value_serde.deserialize
         self._dirty: dict[K, dict[Window, Any]] = {}
+        self._dirty_entries = 0  # kept by every write: dirty_count is read per record
         self._pending_expire: int | None = None
         stored = engine.get(META_EXPIRED)
         self._expired = MIN_TIME if stored is None else codec.unpack_time(stored)[0]
@@ -190,8 +191,12 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
         inner = self._dirty.get(key)
         if inner is None:
             self._dirty[key] = {(start, end): value}
+            self._dirty_entries += 1
         else:
-            inner[(start, end)] = value
+            window = (start, end)
+            if window not in inner:
+                self._dirty_entries += 1
+            inner[window] = value
 
     def _delete(self, key: K, start: int, end: int) -> None:
         if not self._writable:
@@ -209,13 +214,17 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
         inner = self._dirty.get(key)
         if inner is None:
             self._dirty[key] = {(start, end): TOMBSTONE}
+            self._dirty_entries += 1
         else:
-            inner[(start, end)] = TOMBSTONE
+            window = (start, end)
+            if window not in inner:
+                self._dirty_entries += 1
+            inner[window] = TOMBSTONE
 
     @property
     def dirty_count(self) -> int:
         """Entries in the write buffer (a pending ``expire`` counts as one)."""
-        return sum(map(len, self._dirty.values())) + (self._pending_expire is not None)
+        return self._dirty_entries + (self._pending_expire is not None)
 
     def _meta_count(self) -> int:
         return (self._expired != MIN_TIME) + (self._span > 0)
@@ -237,6 +246,7 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
                 del inner[window]
             if not inner:
                 del self._dirty[key]
+        self._dirty_entries = sum(map(len, self._dirty.values()))
 
     @property
     def expired_before(self) -> int | None:
@@ -301,6 +311,7 @@ class SegmentedStore(BufferedStore, Generic[K, V]):
     def _clear_buffer(self) -> None:
         self._forms = {}
         self._dirty = {}
+        self._dirty_entries = 0
         self._pending_expire = None
         self._horizon = self._expired
 

@@ -69,6 +69,7 @@ def _run_kv(backend: str, ops: list[tuple[Any, ...]]) -> None:
                     h.reopen()
                     dirty = {}
                 view = _overlay(committed, dirty)
+                assert h.store.dirty_count == len(dirty)
                 assert list(h.store.items()) == sorted(view.items())
                 for key in (b"a", b"a\x00", b""):
                     assert h.store.get(key) == view.get(key)
@@ -175,6 +176,7 @@ def _run_segmented(kind: str, backend: str, ops: list[tuple[Any, ...]]) -> None:
                     h.reopen()
                     model.abort()
                 _check(kind, h.store, model.view())
+                assert h.store.dirty_count == len(model.dirty) + (model.horizon > model.expired)
             h.flush()
             model.flush()
             replica = h.fresh_replica()
