@@ -6,7 +6,7 @@ KAFKA  := $(PY) scripts/kafka/broker.py
 PG     := $(PY) scripts/services/postgres.py
 MARIADB := $(PY) scripts/services/mariadb.py
 
-.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick bench-state clean
+.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick bench-state bench-es es-soak clean
 .PHONY: mariadb-up mariadb-down mariadb-status cdc-compat cdc-crash
 
 $(VENV)/.installed: pyproject.toml
@@ -95,6 +95,17 @@ bench-quick: venv
 # State-store micro-benchmarks (memory vs RocksDB); their section of docs/benchmarks.md.
 bench-state: venv
 	$(PY) -m bench.state $(BENCH_ARGS)
+
+# Event store against the eventsourcing library (its venv: bench/.venvs/eventsourcing) on a
+# PostgreSQL started for the run (or $STROM_TEST_POSTGRES); section in docs/benchmarks.md.
+bench-es: venv dev-deps
+	$(PY) -m bench.es.run $(BENCH_ARGS)
+
+# The event store's concurrency test at soak size: 8 writer processes x 5000 appends while a
+# follower checks read_all for gaps (PostgreSQL and SQLite).
+es-soak: venv dev-deps
+	STROM_ES_SOAK_WRITERS=8 STROM_ES_SOAK_APPENDS=5000 $(PY) -m pytest -q \
+	  tests/integration/es/test_concurrent_processes.py
 
 clean:
 	rm -rf $(VENV) .strom-test .strom build *.egg-info

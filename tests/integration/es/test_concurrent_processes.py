@@ -9,6 +9,7 @@ forever; the test checks it delivered exactly 1..N in order.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ import pytest
 from tests.contract.event_store_support import drop_schema, unique_schema
 from tests.integration.es import workers
 
-WRITERS = 4
-APPENDS = 120  # per writer: half to its own stream, half to the shared one
-WAIT = 120.0
+# Small in the suite; `make es-soak` raises them (STROM_ES_SOAK_WRITERS / _APPENDS).
+WRITERS = int(os.environ.get("STROM_ES_SOAK_WRITERS", "4"))
+APPENDS = int(os.environ.get("STROM_ES_SOAK_APPENDS", "120"))  # per writer: half own, half shared
+WAIT = 120.0 + APPENDS / 10
 
 
 def run_processes(url: str, schema: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Tables of the embedded (SQLite) event store.
 
-``log`` is a one-row table holding the last position and timestamp: appends update it under
-SQLite's write lock, so positions are dense and timestamps never decrease along them.
+Appends read the last event (position and timestamp) under SQLite's write lock and number
+after it, so positions are dense and timestamps never decrease along them.
 """
 
 SCHEMA = (
@@ -19,7 +19,4 @@ SCHEMA = (
     " PRIMARY KEY (stream_id, type, schema_version, version)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS checkpoints ("
     " name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS log ("
-    " id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL,"
-    " recorded_at INTEGER NOT NULL)",
 )
