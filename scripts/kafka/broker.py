@@ -6,8 +6,13 @@ cached in ``~/.cache/strom/kafka-<version>`` so only the first run on a machine 
 Docker, no tarball. Standard library only: the test fixture and ``make kafka-up`` both use it.
 
     python scripts/kafka/broker.py up [--dir DIR]      # prints the bootstrap address
-    python scripts/kafka/broker.py down [--dir DIR]
+    python scripts/kafka/broker.py down [--dir DIR]    # stops it (data kept until next up)
+    python scripts/kafka/broker.py start [--dir DIR]   # starts it again: same ports, same data
     python scripts/kafka/broker.py status [--dir DIR]
+
+The broker counts as up when its group coordinator answers a FindCoordinator request (the
+offsets topic exists and is loaded), not when it logs that it started: a consumer group can
+be used as soon as ``up`` returns.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -172,8 +178,27 @@ def up(run: Path) -> str:
         )
     if formatted.returncode != 0:
         raise SystemExit(f"formatting the KRaft log dir failed; see {run}/format.log")
-    log = (run / "broker.log").open("wb")
-    started = time.monotonic()
+    return launch(run, lib, port, time.monotonic())
+
+
+def start(run: Path) -> str:
+    """Start the broker of ``run`` again (after ``down``): same ports, same data."""
+    state = read_state(run)
+    if state is not None:
+        return state[1]
+    props = run / "server.properties"
+    if not props.exists():
+        raise SystemExit(f"no broker was set up in {run}; use `up` first")
+    match = re.search(r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),", props.read_text(), re.M)
+    if match is None:
+        raise SystemExit(f"{props} has no PLAINTEXT listener")
+    return launch(run, resolve_jars(), int(match.group(1)), time.monotonic())
+
+
+def launch(run: Path, lib: Path, port: int, started: float) -> str:
+    """Start the broker configured in ``run`` and wait until its group coordinator answers."""
+    props = run / "server.properties"
+    log = (run / "broker.log").open("ab")
     proc = subprocess.Popen(
         java_cmd(lib, "kafka.Kafka", str(props)),
         stdout=log,
@@ -183,21 +208,62 @@ def up(run: Path) -> str:
     )
     (run / "broker.pid").write_text(str(proc.pid))
     bootstrap = f"127.0.0.1:{port}"
+    last = "no answer yet"
     while True:
         if proc.poll() is not None:
             tail = (run / "broker.log").read_text(errors="replace")[-3000:]
             raise SystemExit(f"Kafka broker exited with {proc.returncode} during start-up:\n{tail}")
-        if "Kafka Server started" in (run / "broker.log").read_text(errors="replace"):
+        last = coordinator_answer(port)
+        if last == "ok":
             break
         if time.monotonic() - started > START_TIMEOUT_S:
             proc.terminate()
             raise SystemExit(
-                f"Kafka broker not ready after {START_TIMEOUT_S:.0f}s; see {run}/broker.log"
+                f"Kafka broker not ready after {START_TIMEOUT_S:.0f}s ({last}); see "
+                f"{run}/broker.log"
             )
         time.sleep(0.2)
     (run / "bootstrap").write_text(bootstrap)
     (run / "startup_seconds").write_text(f"{time.monotonic() - started:.2f}")
     return bootstrap
+
+
+def _string(value: str) -> bytes:
+    data = value.encode()
+    return struct.pack(">h", len(data)) + data
+
+
+def coordinator_answer(port: int, group: str = "strom-readiness-probe") -> str:
+    """Ask the broker on ``port`` for ``group``'s coordinator (FindCoordinator v2, the Kafka
+    protocol by hand: this script needs the standard library only). "ok" when it names one,
+    else what went wrong (refused, COORDINATOR_NOT_AVAILABLE while the offsets topic is
+    created, COORDINATOR_LOAD_IN_PROGRESS while it loads)."""
+    body = _string(group) + struct.pack(">b", 0)  # key, key_type 0 = group
+    header = struct.pack(">hhi", 10, 2, 1) + _string("strom-broker-script")
+    request = header + body
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock:
+            sock.sendall(struct.pack(">i", len(request)) + request)
+            size = struct.unpack(">i", _read_exactly(sock, 4))[0]
+            response = _read_exactly(sock, size)
+    except OSError as exc:
+        return f"connection: {exc}"
+    # correlation_id, throttle_time_ms, error_code
+    _, _, error = struct.unpack_from(">iih", response, 0)
+    if error == 0:
+        return "ok"
+    names = {14: "COORDINATOR_LOAD_IN_PROGRESS", 15: "COORDINATOR_NOT_AVAILABLE"}
+    return names.get(error, f"FindCoordinator error {error}")
+
+
+def _read_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        data += chunk
+    return data
 
 
 def down(run: Path) -> None:
@@ -222,7 +288,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["up", "down", "status", "resolve"])
+    parser.add_argument("command", choices=["up", "down", "start", "status", "resolve"])
     parser.add_argument(
         "--dir", type=Path, default=DEFAULT_DIR, help="run directory (data, log, pid)"
     )
@@ -240,6 +306,8 @@ def main() -> None:
                 f"(log: {run}/broker.log)",
                 file=sys.stderr,
             )
+    elif args.command == "start":
+        print(start(run))
     elif args.command == "down":
         down(run)
     else:

@@ -103,6 +103,8 @@ class App:
         step_timing: time every step's work into ``strom_step_processing_seconds`` (one call
             in 8 is timed, which costs about 60 ns per record per step); default: on when
             ``metrics_port`` is set.
+        stall_timeout: ``/health`` answers 503 when the processing loop has not come back to
+            poll for this long (a step or sink blocked); default 5 minutes.
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class App:
         metrics_host: str = "127.0.0.1",
         lag_interval: timedelta | float = timedelta(seconds=10),
         step_timing: bool | None = None,
+        stall_timeout: timedelta | float = timedelta(minutes=5),
     ) -> None:
         validate_name(name, "application")
         for what, policy in (
@@ -173,6 +176,7 @@ class App:
             metrics_host=metrics_host,
             lag_interval=_seconds(lag_interval, "lag_interval"),
             step_timing=step_timing,
+            stall_timeout=_seconds(stall_timeout, "stall_timeout"),
         )
         self._graph = Graph(name)
         self._runner: Runner | None = None

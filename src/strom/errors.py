@@ -121,6 +121,11 @@ class BrokerError(StromError):
     """The log (Kafka or the embedded log) failed or refused a request."""
 
 
+class FlushTimeoutError(BrokerError):
+    """A flush ran out of time with records not yet acknowledged; the producer goes on
+    retrying them (they are not lost, and not known to be stored either)."""
+
+
 class BrokerUnavailableError(BrokerError):
     """The broker could not be reached within the configured time."""
 

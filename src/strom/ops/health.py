@@ -147,7 +147,8 @@ class Health:
         if state is State.FAILED:
             return Status(False, {**body, "alive": False, "error": error})
         stall = self._stall_timeout_ms
-        if stall is not None and state is State.RUNNING and since > stall:
+        # STARTING too: a step blocked on the very first batch is a stall as well.
+        if stall is not None and state in (State.STARTING, State.RUNNING) and since > stall:
             reason = f"the processing loop made no progress for {since} ms (limit {stall} ms)"
             return Status(False, {**body, "alive": False, "error": reason})
         return Status(True, body)

@@ -26,6 +26,7 @@ name                                      type       labels
 ``strom_commit_duration_seconds``         histogram  app
 ``strom_commits_total``                   counter    app
 ``strom_rebalances_total``                counter    app, kind (assigned / revoked / lost)
+``strom_client_errors_total``             counter    app, client, error (errors survived)
 ``strom_state_store_bytes``               gauge      app, store, partition
 ``strom_state_restore_records_total``     counter    app, store
 ``strom_state_restore_remaining_records`` gauge      app, store, partition
@@ -247,6 +248,13 @@ class Metrics:
             registry=r,
         )
         self.commits = Counter("strom_commits", "Checkpoint commits.", ["app"], registry=r)
+        self.client_errors = Counter(
+            "strom_client_errors",
+            "Errors of the log's clients that the application went on after (a broker "
+            "restarting, a coordinator moving), by client and error name.",
+            ["app", "client", "error"],
+            registry=r,
+        )
         self.rebalances = Counter(
             "strom_rebalances",
             "Partition rebalance events, by kind (assigned, revoked, lost).",
@@ -278,6 +286,16 @@ class Metrics:
         self._commit_seconds = self.commit_seconds.labels(app)
         self._commits = self.commits.labels(app)
         self._lag: dict[TopicPartition, Gauge] = {}
+        self._client_errors: dict[str, dict[str, int]] = {}
+
+    def client_errors_seen(self, client: str, counts: dict[str, int]) -> None:
+        """Raise ``strom_client_errors_total`` of ``client`` to the running ``counts``."""
+        seen = self._client_errors.setdefault(client, {})
+        for error, total in counts.items():
+            new = total - seen.get(error, 0)
+            if new > 0:
+                self.client_errors.labels(self.app, client, error).inc(new)
+                seen[error] = total
 
     def step(self, name: str) -> StepMetrics:
         """The handle of step ``name`` (created once, then cached)."""

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+from strom.errors import CommitError
 from strom.log.protocols import Consumer, Producer
 from strom.log.types import Record, TopicPartition
 from strom.runtime.task import Task
@@ -56,23 +57,31 @@ class Checkpoint:
         self.dirty = False
         """True when records were processed since the last checkpoint (set by the runner)."""
 
-    def before_batch(self, records: Sequence[Record], tasks: dict[tuple[str, int], Task]) -> None:
+    def before_batch(
+        self, records: Sequence[Record], tasks: dict[tuple[str, int], Task]
+    ) -> CommitError | None:
         """Called with each polled batch before it is processed.
 
-        At-most-once commits the batch's offsets here, so no record is processed twice.
+        At-most-once commits the batch's offsets here, so no record is processed twice. When
+        that commit fails the batch must not be processed: the error is returned (and the
+        runner puts the batch back); None means go on.
         """
         if not self._commit_first or not records:
-            return
+            return None
         ends: dict[tuple[str, int], int] = {}
         for record in records:
             ends[record.topic, record.partition] = record.offset + 1
-        self._consumer.commit(
-            {TopicPartition(topic, partition): end for (topic, partition), end in ends.items()}
-        )
+        try:
+            self._consumer.commit(
+                {TopicPartition(topic, partition): end for (topic, partition), end in ends.items()}
+            )
+        except CommitError as exc:
+            return exc
         for tp, end in ends.items():
             task = tasks.get(tp)
             if task is not None:
                 task.base = end
+        return None
 
     def commit(self, tasks: Iterable[Task], timeout: float) -> dict[TopicPartition, int]:
         """Make processed work durable: flush sinks and producer, then commit offsets.
@@ -89,6 +98,11 @@ class Checkpoint:
         self._producer.flush(timeout)
         self.dirty = False
         offsets = {t.tp: t.next_offset for t in tasks if t.pending}
+        if offsets and not self._commit_first:
+            # Never commit for a partition another member owns (it would move that member's
+            # progress): only what is assigned to this consumer now.
+            owned = set(self._consumer.assignment())
+            offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
         if self._commit_first or not offsets:
             # At-most-once committed before processing.
             for task in tasks:

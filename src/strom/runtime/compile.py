@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from strom.context import SLOT
 from strom.dsl import graph as g
 from strom.log.protocols import Producer
+from strom.runtime.deliveries import DeliveryFailure, TrackingProducer
 from strom.runtime.functions.base import Fn, StepCounter, StepCounters, fan_out
 from strom.runtime.functions.branch import compile_split
 from strom.runtime.functions.filter import compile_filter
@@ -67,15 +69,23 @@ def _stateless(obj: object) -> bool:
 
 
 def compile_plan(
-    plan: Plan, producer: Producer, counters: StepCounters | None = None
+    plan: Plan,
+    producer: Producer,
+    counters: StepCounters | None = None,
+    *,
+    failures: list[DeliveryFailure] | None = None,
 ) -> dict[str, CompiledSource]:
     """One compiled chain per topic in ``plan.sources``; every step counts its records in
-    ``counters`` (by step name), which the runner publishes once per batch."""
+    ``counters`` (by step name), which the runner publishes once per batch.
+
+    With ``failures`` (careful mode, see :mod:`strom.runtime.deliveries`), every output the
+    log refuses is appended there with its step and input record.
+    """
     counters = counters if counters is not None else StepCounters()
     return {
         name: CompiledSource(
             name,
-            _SourceCompiler(plan, source, producer, counters).compile(),
+            _SourceCompiler(plan, source, producer, counters, failures).compile(),
             source.topic.key,
             source.topic.value,
         )
@@ -87,11 +97,17 @@ class _SourceCompiler:
     """Compiles the part of the graph one source's records flow through."""
 
     def __init__(
-        self, plan: Plan, source: SourcePlan, producer: Producer, counters: StepCounters
+        self,
+        plan: Plan,
+        source: SourcePlan,
+        producer: Producer,
+        counters: StepCounters,
+        failures: list[DeliveryFailure] | None,
     ) -> None:
         self._plan = plan
         self._source = source
         self._producer = producer
+        self._failures = failures
         self._counters = counters
         self._memo: dict[g.Node, Fn] = {}
         self._reachable = self._reach(source.roots)
@@ -127,6 +143,11 @@ class _SourceCompiler:
             result = False
         self._intact[node] = result
         return result
+
+    def _producer_for(self, step: str) -> Producer:
+        if self._failures is None:
+            return self._producer
+        return TrackingProducer(self._producer, step, SLOT, self._failures)
 
     def _downstream(self, node: g.Node) -> Fn:
         return fan_out([self._node(child) for child in self._plan.children[node]])
@@ -166,7 +187,13 @@ class _SourceCompiler:
         if topic is None:
             return compile_key_by(node.name, node.fn, self._downstream(node), counter)
         return compile_repartition(
-            node.name, node.fn, self._producer, topic.name, topic.key, topic.value, counter
+            node.name,
+            node.fn,
+            self._producer_for(node.name),
+            topic.name,
+            topic.key,
+            topic.value,
+            counter,
         )
 
     def _split(self, node: g.Split, counter: StepCounter) -> Fn:
@@ -188,7 +215,7 @@ class _SourceCompiler:
         target = node.topic
         return compile_to(
             node.name,
-            self._producer,
+            self._producer_for(node.name),
             target.name,
             target.key,
             target.value,

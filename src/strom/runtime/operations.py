@@ -97,6 +97,7 @@ class Operations:
         lag_interval_ms: sample the consumer lag at most this often.
         step_timing: time each step's work (sampled; see
             :class:`~strom.runtime.functions.base.StepCounter`).
+        stall_timeout_ms: ``/health`` fails when the loop has not polled for this long.
         clock: epoch ms now.
     """
 
@@ -111,6 +112,7 @@ class Operations:
         metrics_host: str = "127.0.0.1",
         lag_interval_ms: int = 10_000,
         step_timing: bool = False,
+        stall_timeout_ms: int | None = None,
         clock: Clock = system_clock_ms,
     ) -> None:
         self.app = app
@@ -121,7 +123,7 @@ class Operations:
             clock=clock,
         )
         self.metrics = Metrics(app)
-        self.health = Health(clock=clock)
+        self.health = Health(clock=clock, stall_timeout_ms=stall_timeout_ms)
         self.server = (
             OpsServer(self.metrics, self.health, host=metrics_host, port=metrics_port)
             if metrics_port is not None
@@ -273,6 +275,14 @@ class Operations:
         """After a batch: forget the attempts of retried records that went through."""
         if self._tracker is not None:
             self._tracker.settle(next_offsets)
+
+    def client_errors(self, **clients: object) -> None:
+        """Publish the errors the log's clients went on after (``survived_errors`` of the
+        Kafka clients; other backends have none)."""
+        for name, client in clients.items():
+            counts = getattr(client, "survived_errors", None)
+            if counts:
+                self.metrics.client_errors_seen(name, counts)
 
     def committed(self, started: float) -> None:
         """A checkpoint commit that began at ``time.monotonic()`` == ``started`` finished."""

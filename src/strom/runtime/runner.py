@@ -24,6 +24,8 @@ from strom.dsl.graph import Graph
 from strom.error_policies import Action
 from strom.errors import (
     CommitError,
+    DeliveryError,
+    FlushTimeoutError,
     ProcessingError,
     SerializationError,
     SinkBusyError,
@@ -34,6 +36,7 @@ from strom.log.types import Record, TopicPartition
 from strom.ops.logging import ContextLogger
 from strom.runtime.checkpoint import Checkpoint
 from strom.runtime.compile import CompiledSource, compile_plan
+from strom.runtime.deliveries import DeliveryFailure
 from strom.runtime.functions.base import Fn
 from strom.runtime.operations import Operations
 from strom.runtime.plan import Plan, build_plan
@@ -71,6 +74,15 @@ class Runner:
         self._closed = False
         self._next_checkpoint = 0.0
         self._resume_at = 0.0
+        # Set when a checkpoint inside a revoke callback failed: every task re-reads from its
+        # last checkpoint before anything else is processed (see _on_revoke).
+        self._rewind_after_poll: BaseException | None = None
+        # Careful mode (see strom.runtime.deliveries): the offsets to re-read up to, the
+        # outputs the log refused, and the producer sending one record per request.
+        self._careful: dict[TopicPartition, int] | None = None
+        self._refused: list[DeliveryFailure] = []
+        self._careful_producer: Producer | None = None
+        self._careful_ends: dict[Task, int] = {}
         # The timestamp of the batch's last processed record of each partition (latency).
         self._stamps: dict[Task, int] = {}
         self._logger = ContextLogger(_logger, app=settings.name)
@@ -83,6 +95,7 @@ class Runner:
             metrics_host=settings.metrics_host,
             lag_interval_ms=max(1, round(settings.lag_interval * 1000)),
             step_timing=settings.timing_steps,
+            stall_timeout_ms=max(1, round(settings.stall_timeout * 1000)),
         )
         """Error policies, dead letters, metrics and health of this run."""
 
@@ -164,9 +177,25 @@ class Runner:
                 self.settings.batch_size,
                 ops.poll_timeout(self.settings.poll_timeout if timeout is None else timeout),
             )
-            if records:
+            if self._rewind_after_poll is not None:
+                cause, self._rewind_after_poll = self._rewind_after_poll, None
+                self._rewind(records)
+                if isinstance(cause, DeliveryError):
+                    self._begin_careful(cause)
+                records = []
+            elif records:
+                refused = checkpoint.before_batch(records, self._tasks)
+                if refused is not None:
+                    # At-most-once: a batch whose offsets could not be committed first is
+                    # not processed; it is read again once the group has settled.
+                    self._logger.warning(
+                        "at-most-once: committing the batch before processing it failed, so "
+                        "it is put back and read again: %s",
+                        refused,
+                    )
+                    self._rewind(records)
+                    return 0
                 started = time.monotonic()
-                checkpoint.before_batch(records, self._tasks)
                 stamps = self._stamps
                 stamps.clear()
                 self._process(records)
@@ -175,7 +204,9 @@ class Runner:
                     ops.settle({task.tp: task.next_offset for task in self._tasks.values()})
             else:
                 ops.idle()
-            if time.monotonic() >= self._next_checkpoint:
+            if self._careful is not None:
+                self._maybe_end_careful(caught_up=not records)
+            elif time.monotonic() >= self._next_checkpoint:
                 self.checkpoint()
         except BaseException as exc:
             self._failed = True
@@ -184,19 +215,122 @@ class Runner:
         return len(records)
 
     def checkpoint(self) -> None:
-        """Flush outputs and commit the processed offsets now (see :mod:`..checkpoint`)."""
+        """Flush outputs and commit the processed offsets now (see :mod:`..checkpoint`).
+
+        What can go wrong, and what happens then:
+
+        * a sink is busy: back-pressure (every partition re-read from the last checkpoint
+          after ``retry_after``);
+        * the log refused outputs (:class:`~strom.errors.DeliveryError`): nothing is
+          committed; every partition is re-read from the last checkpoint in careful mode, which
+          finds the input records whose outputs were refused and applies their step's policy;
+        * the producer's flush ran out of time (broker down): nothing is committed; the
+          records stay queued in the producer and the commit is tried again at the next
+          checkpoint;
+        * the commit itself failed (a rebalance, the coordinator moving): tried again at the
+          next checkpoint.
+        """
         assert self._checkpoint is not None
+        if self._careful is not None:
+            self._maybe_end_careful(caught_up=True)  # ends with a checkpoint
+            return
+        self.operations.client_errors(consumer=self._consumer, producer=self._producer)
         try:
             started = time.monotonic()
             if self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout):
                 self.operations.committed(started)
         except SinkBusyError as busy:
             self._back_pressure(busy, ())
+        except DeliveryError as refused:
+            self._rewind(())
+            self._begin_careful(refused)
+        except FlushTimeoutError as exc:
+            self._logger.warning("not committing yet: %s", exc)
         except CommitError as exc:
             # Usually a rebalance under way; the next poll settles it and the offsets are
             # committed at the next checkpoint (or by the new owner re-reading them).
             self._logger.warning("commit failed, retrying at the next checkpoint: %s", exc)
         self._next_checkpoint = time.monotonic() + self.settings.commit_interval
+
+    # -- careful mode: which input records did the log refuse outputs of? -------------------
+
+    def _begin_careful(self, refused: DeliveryError) -> None:
+        """Re-read everything since the last checkpoint (the tasks are rewound already) with
+        every output tracked, sent one record per request (so one refused record does not
+        take its neighbours in a batch down with it)."""
+        self._logger.warning(
+            "the log refused outputs (%s); re-reading from the last checkpoint to find the "
+            "records they came from",
+            refused,
+        )
+        # The tasks were rewound: the offsets they had reached are where careful mode ends.
+        self._careful = {task.tp: until for task, until in self._careful_ends.items()}
+        self._careful_ends = {}
+        self._refused = []
+        options = dict(self.settings.producer_options)
+        if self._log.url.startswith("kafka://"):
+            options.update({"batch.num.messages": 1, "linger.ms": 0})
+        self._careful_producer = self._log.producer(options=options)
+        self._recompile(self._careful_producer, self._refused)
+
+    def _maybe_end_careful(self, *, caught_up: bool) -> None:
+        """Leave careful mode once every task re-read what it had read before (or the
+        partitions went quiet): apply the error policies of the refused records' steps."""
+        careful = self._careful
+        assert careful is not None and self._producer is not None
+        behind = [
+            tp
+            for tp, until in careful.items()
+            if (task := self._tasks.get((tp.topic, tp.partition))) is not None
+            and task.next_offset < until
+        ]
+        if behind and not caught_up:
+            return
+        producer, self._careful_producer = self._careful_producer, None
+        try:
+            if producer is not None:
+                try:
+                    producer.flush(self.settings.shutdown_timeout)
+                except DeliveryError:
+                    if not self._refused:
+                        raise  # a refusal no step is known for: stop
+                finally:
+                    producer.close(1.0)
+        finally:
+            self._careful = None
+            self._recompile(self._producer, None)
+        refused, self._refused = self._refused, []
+        refused.sort(key=lambda f: (f.record.topic, f.record.partition, f.record.offset))
+        for failure in refused:
+            self._refused_output(failure)
+        self.checkpoint()
+
+    def _refused_output(self, failure: DeliveryFailure) -> None:
+        """Apply the policy of the step whose output for ``failure.record`` was refused."""
+        record = failure.record
+        task = self._tasks.get((record.topic, record.partition))
+        if task is None or task.next_offset <= record.offset:
+            return  # revoked since, or re-read anyway (a retry rewound it)
+        error = ProcessingError(
+            f"step {failure.step!r} wrote an output the log refused: {failure.error}",
+            step=failure.step,
+        )
+        error.__cause__ = failure.error
+        response = self.operations.on_failure(error, record)
+        if response is None or response.action is Action.FAIL:
+            self._stop_at(error, record)
+        if response.action is Action.RETRY:
+            assert self._consumer is not None
+            self._consumer.seek(task.tp, record.offset)
+            self._consumer.pause([task.tp])
+            task.next_offset = record.offset
+
+    def _recompile(self, producer: Producer, failures: list[DeliveryFailure] | None) -> None:
+        self._sources = compile_plan(
+            self.plan, producer, self.operations.counters, failures=failures
+        )
+        for task in self._tasks.values():
+            task.chain = self._sources[task.tp.topic].chain
 
     def _process(self, records: Sequence[Record]) -> None:
         """Run ``records`` through their chains; after a failure that the step's error
@@ -318,14 +452,7 @@ class Runner:
         for ``busy.retry_after`` seconds."""
         consumer = self._consumer
         assert consumer is not None
-        first: dict[tuple[str, int], int] = {}
-        for record in unprocessed:
-            first.setdefault((record.topic, record.partition), record.offset)
-        for key, task in self._tasks.items():
-            target = task.base if task.base >= 0 else first.get(key, -1)
-            if target >= 0:
-                consumer.seek(task.tp, target)
-                task.next_offset = task.base = target
+        self._rewind(unprocessed)
         assignment = consumer.assignment()
         consumer.pause(assignment)
         self._resume_at = time.monotonic() + max(busy.retry_after, 0.0)
@@ -336,6 +463,26 @@ class Runner:
             len(assignment),
             busy.retry_after,
         )
+
+    def _rewind(self, unprocessed: Sequence[Record]) -> None:
+        """Seek every task back to its last checkpoint, so that what was processed (and
+        written) since is processed again: the outputs of that work may be lost, and must
+        never be committed past. ``unprocessed``: polled records not processed (the start of
+        a partition that had no checkpoint yet). Remembers where each task had got to."""
+        consumer = self._consumer
+        assert consumer is not None
+        first: dict[tuple[str, int], int] = {}
+        for record in unprocessed:
+            first.setdefault((record.topic, record.partition), record.offset)
+        ends: dict[Task, int] = {}
+        for key, task in self._tasks.items():
+            target = task.base if task.base >= 0 else first.get(key, -1)
+            if target >= 0:
+                if task.next_offset > target:
+                    ends[task] = task.next_offset
+                consumer.seek(task.tp, target)
+                task.next_offset = task.base = target
+        self._careful_ends = ends
 
     # -- rebalance callbacks (they run inside consumer.poll) --------------------------------
 
@@ -351,10 +498,19 @@ class Runner:
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         if not self._failed and self._checkpoint is not None:
             try:
-                self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
+                if self._careful is None:
+                    self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
             except (StromError, SinkBusyError) as exc:
-                # The new owner re-reads from the last commit: repeats, never loss.
-                self._logger.warning("could not checkpoint revoked partitions: %s", exc)
+                # The revoked partitions' new owner re-reads them from the last commit. The
+                # outputs of the partitions kept may be lost too (a refused flush forgets its
+                # failures, a busy sink drops its buffer): they are re-read from their last
+                # checkpoint as soon as the rebalance is over, never committed past.
+                self._logger.warning(
+                    "could not checkpoint before the rebalance (%s); every partition is re-read "
+                    "from its last commit",
+                    exc,
+                )
+                self._rewind_after_poll = exc
         for tp in partitions:
             self._tasks.pop((tp.topic, tp.partition), None)
         self.operations.revoked(partitions)
@@ -379,6 +535,14 @@ class Runner:
         budget = self.settings.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + budget
         first_error: BaseException | None = None
+        if self._careful_producer is not None:
+            # Careful mode did not finish: its outputs are not known to be stored, so nothing
+            # is committed; the next run re-reads from the last checkpoint.
+            self._failed = True
+            try:
+                self._careful_producer.close(max(0.1, deadline - time.monotonic()))
+            except Exception as exc:
+                self._logger.warning("closing the careful-mode producer: %s", exc)
         if self._checkpoint is not None and not self._failed:
             try:
                 self._checkpoint.commit(self._tasks.values(), budget)

@@ -43,6 +43,8 @@ class Settings:
         step_timing: time each step's work into ``strom_step_processing_seconds`` (one call
             in 8 is timed, which costs about 60 ns per record per step); None: on when
             ``metrics_port`` is set.
+        stall_timeout: ``/health`` reports the application dead when its loop has not come
+            back to poll for this many seconds (a step blocked, a sink hanging).
     """
 
     name: str
@@ -60,10 +62,13 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     lag_interval: float = 10.0
     step_timing: bool | None = None
+    stall_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.lag_interval > 0:
             raise ConfigError(f"lag_interval must be positive seconds, got {self.lag_interval!r}")
+        if not self.stall_timeout > 0:
+            raise ConfigError(f"stall_timeout must be positive seconds, got {self.stall_timeout!r}")
 
     @property
     def timing_steps(self) -> bool:

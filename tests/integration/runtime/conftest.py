@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 import strom.log
+from tests.integration.runtime.processes import Processes
 
 
 @pytest.fixture(params=["local", pytest.param("kafka", marks=pytest.mark.kafka)])
@@ -23,3 +25,17 @@ def log(broker: str) -> Iterator[strom.log.Log]:
         yield connection
     finally:
         connection.close()
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Callable[..., Processes]]:
+    made: list[Processes] = []
+
+    def make(**env: str) -> Processes:
+        p = Processes(tmp_path, env)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.stop_all()

@@ -27,7 +27,7 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from strom.errors import BrokerError, CommitError, ConfigError, StromError, TopicNotFoundError
 from strom.log.kafka.config import create_client, is_cooperative, with_error_cb
-from strom.log.kafka.errors import commit_error, kafka_error, translate
+from strom.log.kafka.errors import commit_error, kafka_error, survivable, translate
 from strom.log.kafka.health import ClientErrors, Reachability
 from strom.log.kafka.metadata import partition_count, partition_counts
 from strom.log.kafka.records import to_records
@@ -86,6 +86,8 @@ class KafkaConsumer:
         self._pending: dict[TopicPartition, int] = {}
         self._starts: dict[TopicPartition, int] = {}
         self._deferred: StromError | None = None
+        # Partitions revoked or lost during the poll in progress (their records are dropped).
+        self._moved: set[TopicPartition] = set()
         self._committer: ThreadPoolExecutor | None = None
         self._closed = False
         self._topics: list[str] = []  # subscribed topic names (patterns aside)
@@ -172,6 +174,7 @@ class KafkaConsumer:
 
         def revoked(_: Any, parts: list[KafkaTopicPartition]) -> None:
             removed = _tps(parts)
+            self._moved.update(removed)
             forget(removed)
             if on_revoke is not None:
                 self._in_rebalance = True
@@ -182,6 +185,7 @@ class KafkaConsumer:
 
         def lost(_: Any, parts: list[KafkaTopicPartition]) -> None:
             gone = _tps(parts)
+            self._moved.update(gone)
             forget(gone)
             callback = on_lost if on_lost is not None else on_revoke
             if callback is not None:
@@ -223,15 +227,19 @@ class KafkaConsumer:
     # --- reading ------------------------------------------------------------------------------
 
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
-        """Up to ``max_records`` records; rebalance callbacks run inside.
+        """Up to ``max_records`` records of the partitions assigned now; rebalance callbacks
+        run inside.
 
-        An error reported next to records is raised by the following call, so no record
-        that was read is lost.
+        Errors librdkafka recovers from by itself (a broker restarting, a coordinator loading
+        or moving) are logged once and counted in :attr:`survived_errors`; the others are
+        raised, an error reported next to records by the following call, so no record that
+        was read is lost. Records of a partition revoked while this call ran are dropped:
+        its new owner reads them from the committed offset.
 
         Raises:
             TopicNotFoundError: a subscribed topic does not exist.
             BrokerUnavailableError: the broker cannot be reached.
-            BrokerError: librdkafka reported an error for a partition (named).
+            BrokerError: librdkafka reported an error it does not retry (named).
         """
         if self._deferred is not None:
             error, self._deferred = self._deferred, None
@@ -239,14 +247,35 @@ class KafkaConsumer:
         if not 1 <= max_records <= _MAX_BATCH:
             raise ConfigError(f"poll: max_records must be in 1..{_MAX_BATCH}, got {max_records}")
         self._ready("poll", timeout)
+        self._moved.clear()
         try:
             messages = self._fetch(max_records, timeout)
         except KafkaException as exc:
-            raise translate(exc, "poll", bootstrap=self._bootstrap) from None
+            err = kafka_error(exc)
+            if err is None or not survivable(err):
+                raise translate(exc, "poll", bootstrap=self._bootstrap) from None
+            self._errors.count(err, "")
+            return []
         if not messages:
             self._check_topics_exist()
-        out, first_error = to_records(messages, self._bootstrap)
+        out, errors = to_records(messages)
         self._errors.raise_fatal("poll")
+        first_error: StromError | None = None
+        for msg in errors:
+            err = msg.error()
+            assert err is not None
+            if survivable(err):
+                self._errors.count(err, f" ({msg.topic()}[{msg.partition()}])")
+            elif first_error is None:
+                first_error = translate(
+                    err,
+                    "poll",
+                    topic=msg.topic(),
+                    partition=msg.partition(),
+                    bootstrap=self._bootstrap,
+                )
+        if out and self._moved:
+            out = self._drop_moved(out)
         if first_error is not None:
             if not out:
                 raise first_error
@@ -274,6 +303,31 @@ class KafkaConsumer:
                 ) from None
             except StromError:
                 return  # no answer from the broker: reported by the calls that need one
+
+    def _drop_moved(self, records: list[Record]) -> list[Record]:
+        """Records of this call without those of partitions revoked (or lost) inside it.
+
+        Such records were fetched before the rebalance: their partition belongs to another
+        member now, which reads them from the committed offset. A partition revoked and
+        assigned back within the call restarts at its committed offset: records of it fetched
+        here may be stale or fresh, so all are dropped and the partition re-read from there.
+        """
+        moved = set(self._moved)
+        owned = self._assigned()
+        kept = [r for r in records if (r.topic, r.partition) not in moved]
+        again = {(r.topic, r.partition) for r in records} & moved & owned
+        if again:
+            tps = [TopicPartition(t, p) for t, p in sorted(again)]
+            committed = self.committed(tps)
+            for tp in tps:
+                offset = committed.get(tp)
+                self._restart_at(tp, offset if offset is not None else OFFSET_INVALID)
+        return kept
+
+    @property
+    def survived_errors(self) -> dict[str, int]:
+        """How many errors this consumer went on after, by librdkafka error name."""
+        return dict(self._errors.survived)
 
     def _fetch(self, max_records: int, timeout: float) -> list[Message]:
         """What is queued now, else wait up to ``timeout`` for the first message and take

@@ -55,6 +55,45 @@ AUTHENTICATION = frozenset(
 FENCED = frozenset(
     {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 )
+AUTHORIZATION = frozenset(
+    {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    }
+)
+# Errors a consumer reports that librdkafka does not get past by itself: going on would read
+# nothing (or the wrong thing) forever, so the application must hear of them.
+NOT_RETRIED = (
+    TOPIC_NOT_FOUND
+    | AUTHENTICATION
+    | AUTHORIZATION
+    | frozenset(
+        {
+            KafkaError._AUTO_OFFSET_RESET,  # auto.offset.reset=error and no committed offset
+            KafkaError._INVALID_ARG,
+            KafkaError._UNSUPPORTED_FEATURE,
+            KafkaError.UNSUPPORTED_VERSION,
+            KafkaError.INVALID_GROUP_ID,
+            KafkaError._FATAL,
+        }
+    )
+)
+
+
+def survivable(err: KafkaError) -> bool:
+    """True for an error librdkafka recovers from by itself (a broker restarting, a
+    coordinator moving or loading, a leader election, a request timing out): it is logged
+    and counted, and the client goes on. False for fatal errors and those it does not retry.
+
+    Example:
+        >>> survivable(KafkaError(KafkaError.COORDINATOR_LOAD_IN_PROGRESS))
+        True
+        >>> survivable(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+        False
+    """
+    return not err.fatal() and err.code() not in NOT_RETRIED
 
 
 def kafka_error(exc: BaseException) -> KafkaError | None:

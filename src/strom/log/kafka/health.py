@@ -29,14 +29,18 @@ _STEP = 0.25
 
 
 class ClientErrors:
-    """The errors a client's ``error_cb`` reported: the last connection failure and any
-    fatal error (after which the client is unusable)."""
+    """The errors a client's ``error_cb`` (and its consumed error events) reported: the last
+    connection failure, any fatal error (after which the client is unusable), and a count of
+    the errors it survived, by librdkafka error name (see :func:`~strom.log.kafka.errors.
+    survivable`). Each kind of survived error is logged once at WARNING, then at DEBUG."""
 
     def __init__(self, bootstrap: str, what: str) -> None:
         self.bootstrap = bootstrap
         self.what = what
         self.down: KafkaError | None = None
         self.fatal: KafkaError | None = None
+        self.survived: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def on_error(self, err: KafkaError) -> None:
         """The ``error_cb``: remember what matters, log the rest."""
@@ -45,9 +49,26 @@ class ClientErrors:
             logger.error("fatal error in Kafka %s: %s", self.what, err.str())
         elif err.code() in UNREACHABLE or err.code() in AUTHENTICATION:
             self.down = err
-            logger.debug("Kafka %s: %s", self.what, err.str())
+            self.count(err, "")
         else:
-            logger.warning("Kafka %s: %s", self.what, err.str())
+            self.count(err, "")
+
+    def count(self, err: KafkaError, where: str) -> None:
+        """Count (and log, once per kind) an error the client goes on after."""
+        name = err.name()
+        with self._lock:
+            seen = self.survived.get(name, 0)
+            self.survived[name] = seen + 1
+        level = logging.DEBUG if seen else logging.WARNING
+        logger.log(
+            level,
+            "Kafka %s at %s: %s%s (librdkafka retries; further %s errors are logged at DEBUG)",
+            self.what,
+            self.bootstrap,
+            err.str(),
+            where,
+            name,
+        )
 
     def raise_fatal(self, action: str) -> None:
         """Raise the fatal error reported for this client, if any."""

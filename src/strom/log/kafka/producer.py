@@ -21,6 +21,7 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 from strom.errors import (
     BrokerError,
     DeliveryError,
+    FlushTimeoutError,
     RecordTooLargeError,
     StromError,
     TopicNotFoundError,
@@ -221,7 +222,7 @@ class KafkaProducer:
         Raises:
             DeliveryError: a record was not stored; names the first failure since the last
                 flush (its topic, partition and error). The full error is the ``__cause__``.
-            BrokerError: records were still queued when ``timeout`` ran out.
+            FlushTimeoutError: records were still queued when ``timeout`` ran out.
         """
         if self._closed:
             return
@@ -234,7 +235,7 @@ class KafkaProducer:
             left = deadline - time.monotonic()
             if left <= 0:
                 self._errors.raise_fatal("flush")
-                raise BrokerError(
+                raise FlushTimeoutError(
                     f"flush timed out after {timeout:g} s with {remaining} records not yet "
                     f"acknowledged by the broker at {self._bootstrap}; they are retried until "
                     "message.timeout.ms"
@@ -248,6 +249,11 @@ class KafkaProducer:
         first, count = self._failures[0], len(self._failures)
         self._failures.clear()
         raise DeliveryError(f"{count} record(s) not delivered; first: {first}") from first
+
+    @property
+    def survived_errors(self) -> dict[str, int]:
+        """How many errors this producer went on after, by librdkafka error name."""
+        return dict(self._errors.survived)
 
     def partitions_for(self, topic: str, *, timeout: float = 30.0) -> int:
         """Number of partitions of ``topic`` (from the broker; cached per producer)."""

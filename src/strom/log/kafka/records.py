@@ -1,9 +1,9 @@
 """librdkafka messages into strom's immutable :class:`~strom.log.Record` (the hot path).
 
 Example:
-    >>> records, error = to_records([], "127.0.0.1:9092")
-    >>> records, error
-    ([], None)
+    >>> records, errors = to_records([])
+    >>> records, errors
+    ([], [])
 """
 
 from __future__ import annotations
@@ -12,29 +12,23 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, Message
 
-from strom.errors import StromError
-from strom.log.kafka.errors import translate
 from strom.log.types import Record, make_record
 
 
-def to_records(
-    messages: Sequence[Message], bootstrap: str
-) -> tuple[list[Record], StromError | None]:
-    """The records among ``messages`` and the first error reported next to them.
+def to_records(messages: Sequence[Message]) -> tuple[list[Record], list[Message]]:
+    """The records among ``messages``, and the error events reported next to them.
 
-    Partition-EOF events are not errors. Records after an error are kept: the caller decides
-    when to raise, so no record is lost.
+    Partition-EOF events are neither. Records after an error are kept: the caller decides
+    what an error means, so no record is lost.
     """
     out: list[Record] = []
     append = out.append
-    first_error: StromError | None = None
+    errors: list[Message] = []
     for msg in messages:
         err = msg.error()
         if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF and first_error is None:
-                first_error = translate(
-                    err, "poll", topic=msg.topic(), partition=msg.partition(), bootstrap=bootstrap
-                )
+            if err.code() != KafkaError._PARTITION_EOF:
+                errors.append(msg)
             continue
         headers = msg.headers()
         # A fetched message always has topic, partition and offset (the stubs say Optional);
@@ -52,4 +46,4 @@ def to_records(
                 else (),
             )
         )
-    return out, first_error
+    return out, errors
