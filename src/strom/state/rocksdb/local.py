@@ -200,6 +200,11 @@ class LocalCopy:
     def _decide(self) -> Recovery:
         present = [p for p in os.listdir(self.path) if p != _LOCK]
         if not present:
+            log.info(
+                "%s: no local copy at %s; the store restores its whole changelog",
+                self._where,
+                self.path,
+            )
             return Recovery.full(f"no local copy at {self.path}")
         try:
             offset = self._validate()
@@ -209,6 +214,12 @@ class LocalCopy:
                 "%s: %s; wiping it, the store restores its whole changelog", self._where, reason
             )
             return Recovery.full(reason, wiped=True)
+        log.info(
+            "%s: trusting the clean local copy at %s up to changelog offset %d",
+            self._where,
+            self.path,
+            offset,
+        )
         return Recovery.from_checkpoint(
             offset, f"clean local copy at {self.path} (changelog checkpoint {offset})"
         )
