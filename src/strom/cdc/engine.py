@@ -170,15 +170,7 @@ class CdcEngine:
         self.settings = settings
         self._own_log = isinstance(log, str)
         self.log: Log = connect(log) if isinstance(log, str) else log
-        self.writer = EnvelopeWriter(
-            settings.prefix,
-            source.connector,
-            source.database,
-            source_fields=source.source_fields,
-            source_schema_name=source.source_schema_name,
-            schemas=settings.schemas,
-            tombstones=settings.tombstones,
-        )
+        self.writer: EnvelopeWriter | None = None
         self.stats = EngineStats()
         self._stop = threading.Event()
         self._producer: Producer | None = None
@@ -203,6 +195,16 @@ class CdcEngine:
         self.stats.position = stored
         log.info("capture %s starting from %s", self.settings.capture_name, stored or "scratch")
         self.source.start(stored)
+        # After start: a source may learn its flavour (MySQL or MariaDB) from the server.
+        self.writer = EnvelopeWriter(
+            self.settings.prefix,
+            self.source.connector,
+            self.source.database,
+            source_fields=self.source.source_fields,
+            source_schema_name=self.source.source_schema_name,
+            schemas=self.settings.schemas,
+            tombstones=self.settings.tombstones,
+        )
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         polls = 0
         try:
@@ -230,10 +232,10 @@ class CdcEngine:
             self._close()
 
     def _write(self, change: Change) -> None:
-        producer = self._producer
-        assert producer is not None
+        producer, writer = self._producer, self.writer
+        assert producer is not None and writer is not None
         self.stats.changes += 1
-        for topic, key, value in self.writer.render(change):
+        for topic, key, value in writer.render(change):
             if self._known_topics is None or topic not in self._known_topics:
                 self._ensure_topic(topic)
             producer.send(topic, value, key, headers=change.headers or None)

@@ -20,6 +20,7 @@ import sys
 import click
 
 import strom
+from strom.cli.cdc import cdc
 from strom.cli.common import StromGroup, root_broker_option, root_logging_options, setup_logging
 from strom.cli.consume import consume
 from strom.cli.dlq import dlq
@@ -43,7 +44,7 @@ def cli(log_level: str | None, log_format: str | None) -> None:
     setup_logging(log_level, log_format)
 
 
-COMMANDS: list[click.Command] = [topics, produce, consume, lag, dlq, run, es]
+COMMANDS: list[click.Command] = [topics, produce, consume, lag, dlq, run, es, cdc]
 
 for _command in COMMANDS:
     cli.add_command(_command)

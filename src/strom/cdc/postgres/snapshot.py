@@ -12,6 +12,7 @@ stream. ``source.snapshot`` marks rows as Debezium does (``first``,
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from psycopg2 import sql
 from strom.cdc.model import Change
 from strom.cdc.postgres import tables as pg_tables
 from strom.cdc.postgres.types import TypeRegistry
+from strom.cdc.snapshot import marked
 from strom.cdc.source import MissingKey
 
 
@@ -68,13 +70,11 @@ class SnapshotReader:
         ]
         cur.close()
         self._ts_us = time.time_ns() // 1000
-        self._rows = self._iterate()
-        self._pending: tuple[pg_tables.CapturedTable, dict[str, Any], bool, bool] | None = None
-        self._first = True
+        self._rows = marked(self._iterate())
         self.done = False
         self.rows_read = 0
 
-    def _iterate(self) -> Iterator[tuple[pg_tables.CapturedTable, dict[str, Any], bool]]:
+    def _iterate(self) -> Iterator[tuple[pg_tables.CapturedTable, dict[str, Any]]]:
         for index, captured in enumerate(self._tables):
             table = captured.table
             query = sql.SQL("SELECT {} FROM {}.{}").format(
@@ -86,54 +86,29 @@ class SnapshotReader:
             psycopg2.extensions.register_type(self._as_text, cur)
             cur.itersize = self._fetch
             cur.execute(query)
-            first_in_table = True
             where = f"snapshot of {table.qualified_name}"
             while True:
                 batch = cur.fetchmany(self._fetch)
                 if not batch:
                     break
                 for values in batch:
-                    yield captured, captured.row(values, where=where), first_in_table
-                    first_in_table = False
+                    yield captured, captured.row(values, where=where)
             cur.close()
 
     def read(self, max_items: int) -> list[Change]:
         """Up to ``max_items`` snapshot rows; sets :attr:`done` after the last one."""
-        out: list[Change] = []
-        while len(out) < max_items and not self.done:
-            following = next(self._rows, None)
-            if self._pending is not None:
-                captured, row, first_in_table, _ = self._pending
-                last_in_table = following is None or following[0] is not captured
-                out.append(self._change(captured, row, first_in_table, last_in_table, following))
-            if following is None:
-                self.done = True
-                self._conn.rollback()
-                self._conn.close()
-                break
-            self._pending = (following[0], following[1], following[2], False)
-            self.rows_read += 1
+        out = [
+            self._change(captured, row, mark)
+            for captured, row, mark in itertools.islice(self._rows, max_items)
+        ]
+        self.rows_read += len(out)
+        if len(out) < max_items:
+            self.done = True
+            self._conn.rollback()
+            self._conn.close()
         return out
 
-    def _change(
-        self,
-        captured: pg_tables.CapturedTable,
-        row: dict[str, Any],
-        first_in_table: bool,
-        last_in_table: bool,
-        following: object,
-    ) -> Change:
-        if following is None:
-            mark = "last"
-        elif self._first:
-            mark = "first"
-        elif last_in_table:
-            mark = "last_in_data_collection"
-        elif first_in_table:
-            mark = "first_in_data_collection"
-        else:
-            mark = "true"
-        self._first = False
+    def _change(self, captured: pg_tables.CapturedTable, row: dict[str, Any], mark: str) -> Change:
         table = captured.table
         source = {
             "sequence": orjson.dumps([None, str(self._lsn)]).decode(),

@@ -201,8 +201,8 @@ class PostgresSource:
         if info is None:
             raise PositionLostError(
                 f"replication slot {self.slot!r} no longer exists, but a position in it is "
-                "stored: changes since may be lost. Run `strom cdc drop-slot` with the same "
-                "--name to forget the position, then run again to take a new snapshot."
+                "stored: changes since may be lost. Run `strom cdc forget --name NAME` to "
+                "forget the position, then run again to take a new snapshot."
             )
         self._start_streaming(int(stored["lsn"]))
 
