@@ -39,7 +39,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -242,21 +241,19 @@ class CdcEngine:
             self.stats.records += 1
             self._since_checkpoint += 1
 
-    def _ensure_topic(self, topic: str) -> None:
+    def _ensure_topic(self, topic: str, partitions: int | None = None) -> None:
         admin = self.log.admin()
         try:
             if self._known_topics is None:
                 self._known_topics = set(admin.list_topics())
             if topic not in self._known_topics:
-                with contextlib.suppress(TopicExistsError):
-                    admin.create_topics(
-                        [
-                            TopicSpec(
-                                topic, self.settings.partitions, dict(self.settings.topic_config)
-                            )
-                        ]
-                    )
-                log.info("created topic %s", topic)
+                count = partitions or self.settings.partitions
+                spec = TopicSpec(topic, count, dict(self.settings.topic_config))
+                try:
+                    admin.create_topics([spec])
+                    log.info("created topic %s", topic)
+                except TopicExistsError:
+                    pass  # created meanwhile, or internal (list_topics hides "__" names)
                 self._known_topics.add(topic)
         finally:
             admin.close()
@@ -274,7 +271,7 @@ class CdcEngine:
             key = b'{"schema":' + _HEARTBEAT_KEY_SCHEMA + b',"payload":' + key + b"}"
             value = b'{"schema":' + _HEARTBEAT_VALUE_SCHEMA + b',"payload":' + value + b"}"
         if self._known_topics is None or topic not in self._known_topics:
-            self._ensure_topic(topic)
+            self._ensure_topic(topic, partitions=1)
         assert self._producer is not None
         self._producer.send(topic, value, key)
 

@@ -16,6 +16,7 @@ import strom.log
 from strom.cdc.engine import CdcEngine, EngineSettings
 from strom.cdc.postgres import PostgresSource
 from strom.cdc.source import SourceSettings
+from strom.errors import TopicNotFoundError
 from strom.log import TopicPartition
 
 
@@ -89,7 +90,9 @@ def read_topic(url: str, topic: str, timeout: float = 10.0) -> Read:
     """Every record of a one-partition topic as (key JSON, value JSON, headers)."""
     log = strom.log.connect(url)
     try:
-        if topic not in log.admin().list_topics():
+        try:
+            log.admin().describe_topic(topic)  # list_topics() hides "__" names
+        except TopicNotFoundError:
             return []
         consumer = log.consumer()
         tp = TopicPartition(topic, 0)

@@ -152,6 +152,7 @@ class PostgresSource:
         self._last_commit_lsn: int | None = None
         self._last_position = 0
         self._acked = 0
+        self._existing: set[str] = set()
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -163,9 +164,19 @@ class PostgresSource:
         self._meta.autocommit = True
         cur = self._meta.cursor()
         self._reg = TypeRegistry.load(cur)
-        targets = self._check_tables(cur)
-        self._ensure_publication(cur)
         info = catalog.slot(cur, self.slot)
+        if stored is not None and info is None:
+            raise PositionLostError(
+                f"replication slot {self.slot!r} no longer exists, but a position in it is "
+                "stored: changes since may be lost. Run `strom cdc forget --name NAME` to "
+                "forget the position, then run again to take a new snapshot."
+            )
+        # A new slot starts from the tables as they are: each must exist. Resuming, a table
+        # may be gone (dropped while the capture was down); its changes still in the WAL come
+        # through, described by their Relation messages.
+        fresh = info is None or (stored is None and self.settings.snapshot == "initial")
+        targets = self._check_tables(cur, strict=fresh)
+        self._ensure_publication(cur, [t for t in self.settings.tables if t in self._existing])
         if info is not None and info.active:
             raise SlotInUseError(
                 f"replication slot {self.slot!r} is in use by process {info.active_pid} "
@@ -198,22 +209,21 @@ class PostgresSource:
             lsn = info.confirmed_flush_lsn or 0 if info is not None else self._create_slot()[0]
             self._start_streaming(lsn)
             return
-        if info is None:
-            raise PositionLostError(
-                f"replication slot {self.slot!r} no longer exists, but a position in it is "
-                "stored: changes since may be lost. Run `strom cdc forget --name NAME` to "
-                "forget the position, then run again to take a new snapshot."
-            )
         self._start_streaming(int(stored["lsn"]))
 
-    def _check_tables(self, cur: Any) -> list[tuple[str, str, int]]:
+    def _check_tables(self, cur: Any, *, strict: bool) -> list[tuple[str, str, int]]:
         targets = []
+        self._existing = set()
         for qualified in self.settings.tables:
             oid = catalog.table_oid(cur, qualified)
             if oid is None:
+                if not strict:
+                    log.warning("table %s no longer exists; resuming without it", qualified)
+                    continue
                 raise ConfigError(
                     f"cdc: table {qualified} does not exist in database {self.database!r}"
                 )
+            self._existing.add(qualified)
             if not catalog.primary_key(cur, oid):
                 # Raises MissingKeyError under missing_key="fail".
                 pg_tables._key(qualified, (), [], self.settings.missing_key)
@@ -221,15 +231,15 @@ class PostgresSource:
             targets.append((schema, name, oid))
         return targets
 
-    def _ensure_publication(self, cur: Any) -> None:
+    def _ensure_publication(self, cur: Any, tables: list[str]) -> None:
         exists = catalog.publication_exists(cur, self.publication)
         if not exists and not self.create_publication:
             raise PublicationError(
                 f"publication {self.publication!r} does not exist in database "
                 f"{self.database!r}: create it (CREATE PUBLICATION {self.publication} FOR TABLE "
-                f"{', '.join(self.settings.tables)}) or let strom create it"
+                f"{', '.join(tables)}) or let strom create it"
             )
-        idents = [sql.Identifier(*t.split(".")) for t in self.settings.tables]
+        idents = [sql.Identifier(*t.split(".")) for t in tables]
         if not exists:
             cur.execute(
                 sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
@@ -237,8 +247,8 @@ class PostgresSource:
                 )
             )
             return
-        missing = [t for t in self.settings.tables if t not in catalog.publication_tables(
-            cur, self.publication)]  # fmt: skip
+        published = catalog.publication_tables(cur, self.publication)
+        missing = [t for t in tables if t not in published]
         if not missing:
             return
         if not self.create_publication:
