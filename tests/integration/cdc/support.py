@@ -75,6 +75,12 @@ def drop_slot(dsn: str, slot: str, publication: str | None = None) -> None:
         pg_exec(dsn, f"DROP PUBLICATION IF EXISTS {publication}")
 
 
+def wait_slot_active(dsn: str, slot: str, timeout: float = 30) -> None:
+    """Wait until a capture streams from ``slot``."""
+    query = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s AND active"
+    wait_for(lambda: pg_query(dsn, query, (slot,))[0][0] == 1, timeout, f"slot {slot} active")
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

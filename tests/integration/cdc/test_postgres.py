@@ -4,7 +4,7 @@ resume, output options, and bad input."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from tests.integration.cdc.support import (
     running,
     uid,
     wait_for,
+    wait_slot_active,
 )
 
 pytestmark = pytest.mark.postgres
@@ -115,8 +116,7 @@ def test_transactions_stay_together_with_their_commit_lsn(
     engine = pg_engine(postgres_dsn, url, [f"{s}.acct"], slot=f"strom_{s}", snapshot="never")
     topic = f"app.{s}.acct"
     with running(engine):
-        wait_for(lambda: pg_query(postgres_dsn, "SELECT count(*) FROM pg_replication_slots "
-                 "WHERE slot_name = %s AND active", (f"strom_{s}",))[0][0] == 1, 30, "slot")  # fmt: skip
+        wait_slot_active(postgres_dsn, f"strom_{s}")  # fmt: skip
         for n in range(5):
             pg_tx(
                 postgres_dsn,
@@ -140,8 +140,7 @@ def test_schema_changes_mid_stream(postgres_dsn: str, schema: Any, tmp_path: Pat
     engine = pg_engine(postgres_dsn, url, [f"{s}.items"], slot=f"strom_{s}", snapshot="never")
     topic = f"app.{s}.items"
     with running(engine):
-        wait_for(lambda: pg_query(postgres_dsn, "SELECT count(*) FROM pg_replication_slots "
-                 "WHERE slot_name = %s AND active", (f"strom_{s}",))[0][0] == 1, 30, "slot")  # fmt: skip
+        wait_slot_active(postgres_dsn, f"strom_{s}")  # fmt: skip
         pg_exec(
             postgres_dsn,
             f"INSERT INTO {s}.items VALUES (1, 'a')",
@@ -182,8 +181,7 @@ def test_types_read_back_as_python_values(postgres_dsn: str, schema: Any, tmp_pa
     topic = f"app.{s}.t"
     u = uuid.uuid4()
     with running(engine):
-        wait_for(lambda: pg_query(postgres_dsn, "SELECT count(*) FROM pg_replication_slots "
-                 "WHERE slot_name = %s AND active", (f"strom_{s}",))[0][0] == 1, 30, "slot")  # fmt: skip
+        wait_slot_active(postgres_dsn, f"strom_{s}")  # fmt: skip
         pg_exec(
             postgres_dsn,
             f"""INSERT INTO {s}.t VALUES (1, -1234.5, 0.000001, '2024-02-29 23:59:59.999999',
@@ -199,7 +197,7 @@ def test_types_read_back_as_python_values(postgres_dsn: str, schema: Any, tmp_pa
         "n": Decimal("-1234.500"),
         "nv": Decimal("0.000001"),
         "ts": datetime(2024, 2, 29, 23, 59, 59, 999999),
-        "tstz": datetime(2023, 12, 31, 19, 0, tzinfo=timezone.utc),
+        "tstz": datetime(2023, 12, 31, 19, 0, tzinfo=UTC),
         "d": date(1, 1, 1),
         "tm": datetime(1970, 1, 1, 0, 0, 1, 500000).time(),
         "iv": timedelta(days=1, hours=2),
@@ -246,7 +244,9 @@ def test_output_options_heartbeats_and_file_offsets(
     postgres_dsn: str, schema: Any, tmp_path: Path
 ) -> None:
     s, slots = schema
-    pg_exec(postgres_dsn, f"CREATE TABLE {s}.k (id int PRIMARY KEY)", f"INSERT INTO {s}.k VALUES (1)")
+    pg_exec(
+        postgres_dsn, f"CREATE TABLE {s}.k (id int PRIMARY KEY)", f"INSERT INTO {s}.k VALUES (1)"
+    )
     url = f"local://{tmp_path / 'log'}"
     slots.append(f"strom_{s}")
     offsets = tmp_path / "position.json"
@@ -371,8 +371,7 @@ def test_slot_in_use_by_another_process(postgres_dsn: str, schema: Any, tmp_path
     slots.append(f"strom_{s}")
     first = pg_engine(postgres_dsn, f"local://{tmp_path / 'a'}", [f"{s}.t"], slot=f"strom_{s}")
     with running(first):
-        wait_for(lambda: pg_query(postgres_dsn, "SELECT count(*) FROM pg_replication_slots "
-                 "WHERE slot_name = %s AND active", (f"strom_{s}",))[0][0] == 1, 30, "slot")  # fmt: skip
+        wait_slot_active(postgres_dsn, f"strom_{s}")  # fmt: skip
         second = pg_engine(postgres_dsn, f"local://{tmp_path / 'b'}", [f"{s}.t"],
                            slot=f"strom_{s}")  # fmt: skip
         with pytest.raises(SlotInUseError, match=rf"slot 'strom_{s}' is in use by process \d+"):
@@ -390,8 +389,7 @@ def test_dropped_table_mid_stream(postgres_dsn: str, schema: Any, tmp_path: Path
     slots.append(f"strom_{s}")
     tables = [f"{s}.gone", f"{s}.stays"]
     with running(pg_engine(postgres_dsn, url, tables, slot=f"strom_{s}", snapshot="never")):
-        wait_for(lambda: pg_query(postgres_dsn, "SELECT count(*) FROM pg_replication_slots "
-                 "WHERE slot_name = %s AND active", (f"strom_{s}",))[0][0] == 1, 30, "slot")  # fmt: skip
+        wait_slot_active(postgres_dsn, f"strom_{s}")  # fmt: skip
     # While nothing reads the slot: changes, then the table is dropped. When the capture
     # resumes, the catalog no longer knows the table its WAL changes belong to.
     pg_exec(
@@ -419,8 +417,7 @@ def test_lost_slot_is_reported(postgres_dsn: str, schema: Any, tmp_path: Path) -
     pg_exec(postgres_dsn, f"CREATE TABLE {s}.t (id int PRIMARY KEY)")
     url = f"local://{tmp_path / 'log'}"
     with running(pg_engine(postgres_dsn, url, [f"{s}.t"], slot=f"strom_{s}")):
-        wait_for(lambda: pg_query(postgres_dsn, "SELECT count(*) FROM pg_replication_slots "
-                 "WHERE slot_name = %s AND active", (f"strom_{s}",))[0][0] == 1, 30, "slot")  # fmt: skip
+        wait_slot_active(postgres_dsn, f"strom_{s}")  # fmt: skip
     drop_slot(postgres_dsn, f"strom_{s}", f"strom_{s}")
     with pytest.raises(PositionLostError, match="strom cdc forget"):
         pg_engine(postgres_dsn, url, [f"{s}.t"], slot=f"strom_{s}").run(max_polls=1)
