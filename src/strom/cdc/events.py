@@ -3,8 +3,9 @@
 :func:`change_events` is a serde for the values of ``prefix.schema.table`` topics: it accepts
 envelopes with the ``schema`` part (JsonConverter's ``schemas.enable=true``) and without, and
 with the schema it turns Debezium's encodings back into Python values (Decimal from base64,
-dates, times, timestamps, durations, JSON, UUIDs, bytes). :func:`change_keys` does the same for
-keys. A tombstone (null value) deserializes to None.
+dates, times, timestamps, durations, JSON, UUIDs, bytes). Times of day decode to
+``datetime.time``; a MySQL ``TIME`` outside 00:00-24:00 (it is a duration) to ``timedelta``.
+:func:`change_keys` does the same for keys. A tombstone (null value) deserializes to None.
 
 Example:
     >>> import strom
@@ -92,6 +93,13 @@ class ChangeEvent:
         return None if value is None else str(value)
 
 
+def _time_of_day(value: timedelta) -> time | timedelta:
+    # A time of day within 00:00..24:00; MySQL's TIME is a duration that may lie outside it.
+    if timedelta(0) <= value < timedelta(days=1):
+        return (_EPOCH + value).time()
+    return value
+
+
 def _decode_logical(value: Any, schema: dict[str, Any] | None) -> Any:
     """A value of Debezium's JSON representation as the Python value its schema describes."""
     if value is None or schema is None:
@@ -105,11 +113,11 @@ def _decode_logical(value: Any, schema: dict[str, Any] | None) -> Any:
     if name == "io.debezium.time.Date":
         return _EPOCH_DATE + timedelta(days=int(value))
     if name == "io.debezium.time.Time":
-        return (_EPOCH + timedelta(milliseconds=int(value))).time()
+        return _time_of_day(timedelta(milliseconds=int(value)))
     if name == "io.debezium.time.MicroTime":
-        return (_EPOCH + timedelta(microseconds=int(value))).time()
+        return _time_of_day(timedelta(microseconds=int(value)))
     if name == "io.debezium.time.NanoTime":
-        return (_EPOCH + timedelta(microseconds=int(value) // 1000)).time()
+        return _time_of_day(timedelta(microseconds=int(value) // 1000))
     if name == "io.debezium.time.Timestamp":
         return _EPOCH + timedelta(milliseconds=int(value))
     if name == "io.debezium.time.MicroTimestamp":

@@ -93,6 +93,7 @@ class SnapshotReader:
 
     def _change(self, captured: my_tables.CapturedTable, row: dict[str, Any], mark: str) -> Change:
         source = {
+            "db": captured.table.database,
             "table": captured.table.name,
             "server_id": self._server_id,
             "gtid": None,

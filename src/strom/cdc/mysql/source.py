@@ -76,7 +76,7 @@ def connection_settings(dsn: str) -> dict[str, Any]:
         "host": parts.hostname or "127.0.0.1",
         "port": parts.port or 3306,
         "user": unquote(parts.username or "root"),
-        "passwd": unquote(parts.password or ""),
+        "password": unquote(parts.password or ""),
         "database": parts.path.lstrip("/") or None,
         "charset": "utf8mb4",
         "connect_timeout": 10,
@@ -325,7 +325,9 @@ class MySqlSource:
         row: int,
         thread: int | None,
     ) -> dict[str, Any]:
+        schema = event.schema.decode() if isinstance(event.schema, bytes) else event.schema
         return {
+            "db": schema,
             "table": table,
             "server_id": int(event.packet.server_id),
             "gtid": self._gtid.current,
@@ -340,6 +342,11 @@ class MySqlSource:
         captured = self._table(event.schema, event.table)
         if captured is None:
             return []
+        names = tuple(c.name for c in event.columns)
+        if names != tuple(c.name for c in captured.table.columns):
+            # information_schema is ahead of (or behind) this event: DDL happened since. The
+            # event's own columns (binlog_row_metadata=FULL) are the truth for its rows.
+            captured = captured.restricted_to(names)
         ts_us = int(event.timestamp) * 1_000_000
         where = f"binlog {stream.log_file}:{event.packet.log_pos}"
         out = []
@@ -379,7 +386,7 @@ class MySqlSource:
         if captured is None:
             return []
         source = self._source(event, stream, table, 0, None)
-        source["query"] = None
+        source["db"] = captured.table.database  # the statement's default database may differ
         return [Change(captured.table, "t", None, None, source, int(event.timestamp) * 1_000_000)]
 
     # --- the engine's side ------------------------------------------------------------------
@@ -434,6 +441,19 @@ class MySqlSource:
             self._snapshot.close()
             self._snapshot = None
         if self._stream is not None:
+            # The binlog thread blocks in a socket read: ending the server side of its
+            # connection wakes it at once (pymysqlreplication offers no other way).
+            conn = getattr(self._stream, "_stream_connection", None)
+            if conn is not None and conn.open:
+                try:
+                    killer = self._connect()
+                    try:
+                        with killer.cursor() as cur:
+                            cur.execute(f"KILL CONNECTION {int(conn.thread_id())}")
+                    finally:
+                        killer.close()
+                except (pymysql.err.MySQLError, CdcError) as exc:
+                    log.debug("ending the binlog connection failed: %s", exc)
             try:
                 self._stream.close()
             except Exception as exc:  # closing a broken stream must not mask the real error

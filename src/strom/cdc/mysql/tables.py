@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from strom.cdc.connect import primitive
 from strom.cdc.errors import CdcError, MissingKeyError
 from strom.cdc.model import Table, TableColumn
 from strom.cdc.mysql.types import ColumnInfo, Converter, column_type, default_value
@@ -24,6 +25,16 @@ class CapturedTable:
     def __init__(self, table: Table, converters: dict[str, Converter]) -> None:
         self.table = table
         self._converters = converters
+
+    def restricted_to(self, names: tuple[str, ...]) -> CapturedTable:
+        """The table with exactly the columns ``names`` (in that order): those it knows keep
+        their type; unknown ones (dropped since) are written as strings."""
+        known = {c.name: c for c in self.table.columns}
+        columns = tuple(known.get(n) or TableColumn(n, primitive("string")) for n in names)
+        converters = {n: self._converters.get(n, _as_string) for n in names}
+        key = tuple(k for k in self.table.key if k in names) if self.table.key else ()
+        table = Table(self.table.database, None, self.table.name, columns, key)
+        return CapturedTable(table, converters)
 
     def row(self, values: Mapping[str, Any], *, where: str) -> dict[str, Any]:
         """Decoded values (binlog or snapshot) as Debezium values, in column order."""
@@ -41,6 +52,10 @@ class CapturedTable:
                     f"{str(value)[:80]!r} ({where}): {exc}"
                 ) from exc
         return row
+
+
+def _as_string(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def columns(cur: Any, database: str, name: str) -> list[ColumnInfo]:
