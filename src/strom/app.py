@@ -105,6 +105,13 @@ class App:
             ``metrics_port`` is set.
         stall_timeout: ``/health`` answers 503 when the processing loop has not come back to
             poll for this long (a step or sink blocked); default 5 minutes.
+        state_backend: where stateful steps (aggregations, windows, joins) keep their state:
+            ``"rocksdb"`` (default; on disk, so a restart restores only the changelog's tail)
+            or ``"memory"`` (faster; restored in full from the changelog on start).
+        state_dir: the directory of the RocksDB stores (default ``./.strom-state``).
+        idle_timeout: when a stateful task's inputs have all been quiet this long, its event
+            time follows the wall clock so that windows still close (default: off, event time
+            moves only with records).
     """
 
     def __init__(
@@ -126,6 +133,9 @@ class App:
         lag_interval: timedelta | float = timedelta(seconds=10),
         step_timing: bool | None = None,
         stall_timeout: timedelta | float = timedelta(minutes=5),
+        state_backend: str = "rocksdb",
+        state_dir: str | os.PathLike[str] = ".strom-state",
+        idle_timeout: timedelta | float | None = None,
     ) -> None:
         validate_name(name, "application")
         for what, policy in (
@@ -177,6 +187,9 @@ class App:
             lag_interval=_seconds(lag_interval, "lag_interval"),
             step_timing=step_timing,
             stall_timeout=_seconds(stall_timeout, "stall_timeout"),
+            state_backend=state_backend,
+            state_dir=os.fspath(state_dir),
+            idle_timeout=None if idle_timeout is None else _seconds(idle_timeout, "idle_timeout"),
         )
         self._graph = Graph(name)
         self._runner: Runner | None = None

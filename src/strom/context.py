@@ -3,10 +3,10 @@
 User functions take and return values; when one needs the record's key, timestamp, headers or
 position, it calls :func:`current`.
 
-The runtime processes one record at a time per process, so the current record lives in one
-module-level slot that the runtime overwrites per record (two attribute stores, no allocation);
-:func:`current` copies it into an immutable :class:`RecordContext` only when asked. Run one
-application per thread at a time: two running in threads of one process would share the slot.
+Each runner has its own slot, which it overwrites per record (two attribute stores, no
+allocation) and makes the thread's active slot while it processes; :func:`current` copies it
+into an immutable :class:`RecordContext` only when asked. Several applications can run in one
+process (one per thread, or stepped in turn by one thread).
 
 Example:
     >>> import strom
@@ -18,6 +18,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -74,7 +77,20 @@ class Slot:
 
 
 SLOT: Final = Slot()
-"""The one slot of this process, written by the runtime for every record."""
+"""The default slot (functions compiled without a runner's own slot use it)."""
+
+_ACTIVE: ContextVar[Slot] = ContextVar("strom_active_slot", default=SLOT)
+
+
+@contextmanager
+def active(slot: Slot) -> Iterator[None]:
+    """Make ``slot`` the one :func:`current` reads in this thread (or task) while a runner
+    processes records."""
+    token = _ACTIVE.set(slot)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +120,15 @@ def current() -> RecordContext:
     Raises:
         StromError: when called outside of record processing.
     """
-    record = SLOT.record
+    slot = _ACTIVE.get()
+    record = slot.record
     if record is NO_RECORD:
         raise StromError(
             "strom.context.current() was called while no record is being processed; call it "
             "inside a function given to a stream step (map, filter, ...)"
         )
     return RecordContext(
-        SLOT.current_key(),
+        slot.current_key(),
         record.timestamp,
         record.headers,
         record.topic,

@@ -125,6 +125,25 @@ class ForEach(Node):
     fn: Callable[[Any], object]
 
 
+@dataclass(frozen=True, eq=False, slots=True)
+class Stateful(Node):
+    """A keyed step with state (aggregations, windows, joins): each task runs its own
+    operator over its own store partitions (see :mod:`strom.runtime.operators`).
+
+    Attributes:
+        spec: builds the per-task operator and names the stores it needs.
+        timestamp: the event time of a value (None: the record's timestamp).
+        late: the topic late records are written to (None: counted and dropped).
+        lag_ms: how far behind the largest event time seen the watermark stays (the
+            out-of-orderness allowed before a window's grace even starts).
+    """
+
+    spec: Any
+    timestamp: Callable[[Any], int] | None = None
+    late: Topic | None = None
+    lag_ms: int = 0
+
+
 TERMINALS = (To, SinkStep, ForEach)
 
 

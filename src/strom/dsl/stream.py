@@ -286,6 +286,75 @@ class Stream:
             nodes.append(other._node)
         return self._then(g.Merge(self._graph.names.claim(name, "merge"), tuple(nodes)))
 
+    def aggregate(
+        self,
+        init: Callable[[], Any],
+        add: Callable[[Any, Any], Any],
+        *,
+        result: Callable[[Any], Any] | None = None,
+        name: str | None = None,
+        value: Serde[Any] | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> Stream:
+        """Fold each record's value into the accumulator of its key; emit the key's new
+        result (``result(acc)``, or the accumulator) for every record.
+
+        The accumulators live in a state store named after the step, one partition per
+        input partition, backed up to the changelog topic ``{app}-{name}-changelog`` and
+        restored from it when a partition moves or the application restarts. Records are
+        grouped by their current key: the stream must be partitioned by it (a source topic
+        keyed by its record keys, or after ``key_by``, which then repartitions). Name this
+        step explicitly: the store and its changelog derive their names from it.
+
+        Args:
+            init: the accumulator of a key seen for the first time.
+            add: ``add(acc, value) -> new acc``.
+            result: what to emit for an accumulator (default: the accumulator).
+            name: the step id (and the store's name).
+            value: serde of the accumulators in the store (default JSON).
+            on_error: what to do when ``add`` or ``result`` raises.
+
+        Example:
+            >>> import strom
+            >>> app = strom.App("docs-aggregate")
+            >>> totals = app.stream(app.topic("orders")).aggregate(
+            ...     lambda: 0, lambda acc, order: acc + order["amount"], name="totals")
+        """
+        _callable(init, "aggregate")
+        _callable(add, "aggregate")
+        if result is not None:
+            _callable(result, "aggregate")
+        return self._rolling("aggregate", init, add, result, name, value, on_error)
+
+    def _rolling(
+        self,
+        kind: str,
+        init: Callable[[], Any],
+        add: Callable[[Any, Any], Any],
+        result: Callable[[Any], Any] | None,
+        name: str | None,
+        value: Serde[Any] | None,
+        on_error: ErrorPolicy | None,
+    ) -> Stream:
+        from strom.runtime.operators.aggregate import AggregateSpec
+
+        if value is not None and not isinstance(value, Serde):
+            raise ConfigError(f"{kind}(): value= must be a Serde, got {value!r}")
+        step = self._claim(name, kind, on_error)
+        spec = AggregateSpec(init, add, key_serde(self._node), value or _JSON, result)
+        return self._then(g.Stateful(step, (self._node,), spec))
+
+    def count(self, *, name: str | None = None) -> Stream:
+        """The number of records seen per key, emitted on every record (see
+        :meth:`aggregate`).
+
+        Example:
+            >>> import strom
+            >>> app = strom.App("docs-count")
+            >>> per_user = app.stream(app.topic("clicks")).count(name="clicks-per-user")
+        """
+        return self._rolling("count", _zero, _count_one, None, name, None, None)
+
     def to(
         self, topic: Any, *, name: str | None = None, on_error: ErrorPolicy | None = None
     ) -> None:
@@ -311,3 +380,33 @@ class Stream:
 
 
 _JSON = json_serde()
+
+
+def _zero() -> int:
+    return 0
+
+
+def _count_one(acc: int, _: Any) -> int:
+    return acc + 1
+
+
+def key_serde(node: g.Node) -> Serde[Any]:
+    """The serde of the keys of the records ``node`` emits: the nearest key change upstream
+    (a ``key_by``'s key serde, a source topic's, a stateful step's)."""
+    stack = [node]
+    seen: set[g.Node] = set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if isinstance(current, g.KeyBy):
+            return current.key
+        if isinstance(current, g.Source):
+            return current.topic.key
+        if isinstance(current, g.Stateful):
+            stores = current.spec.stores(current.name)
+            if stores:
+                return stores[0].key  # type: ignore[no-any-return]
+        stack.extend(current.parents)
+    return _JSON

@@ -11,6 +11,11 @@ at-most-once       each polled batch's offsets are committed *before* it is proc
                    A crash skips the rest of the batch in hand: no repeats, maybe loss.
 =================  ===========================================================================
 
+With stateful steps, the commit follows the order of ``STATE_AND_TIME.md``: sinks flush, the
+stores' changes are sent to their changelogs, the producer flushes (outputs, repartition and
+changelog records acknowledged), the stores apply their changes, the offsets are committed,
+and each store records the changelog offset it reflects.
+
 Exactly-once (a later issue) fits the same three calls: ``before_batch`` begins a producer
 transaction when none is open, ``commit`` sends the offsets into the transaction
 (``send_offsets_to_transaction``) and commits it.
@@ -20,13 +25,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from strom.errors import CommitError
+from strom.errors import CommitError, FlushTimeoutError
 from strom.log.protocols import Consumer, Producer
 from strom.log.types import Record, TopicPartition
 from strom.runtime.task import Task
 from strom.sinks.base import Sink
+
+if TYPE_CHECKING:
+    from strom.runtime.state_tasks import StateTasks
 
 Guarantee = Literal["at-least-once", "at-most-once"]
 
@@ -49,10 +57,13 @@ class Checkpoint:
         producer: Producer,
         sinks: Sequence[Sink],
         guarantee: Guarantee,
+        *,
+        state: StateTasks | None = None,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
         self._sinks = tuple(sinks)
+        self._state = state
         self._commit_first = guarantee == "at-most-once"
         self.dirty = False
         """True when records were processed since the last checkpoint (set by the runner)."""
@@ -95,7 +106,19 @@ class Checkpoint:
             return {}
         for sink in self._sinks:
             sink.flush()
-        self._producer.flush(timeout)
+        state = self._state
+        if state is not None:
+            state.prepare(self._producer)
+        try:
+            self._producer.flush(timeout)
+        except FlushTimeoutError:
+            # The changelog records are still queued and will be delivered: the stores keep
+            # their changes (the offsets wait for the next checkpoint).
+            if state is not None:
+                state.commit()
+            raise
+        if state is not None:
+            state.commit()
         self.dirty = False
         offsets = {t.tp: t.next_offset for t in tasks if t.pending}
         if offsets and not self._commit_first:
@@ -108,10 +131,14 @@ class Checkpoint:
             for task in tasks:
                 if task.next_offset >= 0:
                     task.base = max(task.base, task.next_offset)
+            if state is not None:
+                state.write_checkpoints()
             return {}
         self._consumer.commit(offsets, timeout=timeout)
         for task in tasks:
             if task.tp in offsets:
                 task.base = offsets[task.tp]
+        if state is not None:
+            state.write_checkpoints()
         log.debug("committed %s", offsets)
         return offsets

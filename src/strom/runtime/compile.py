@@ -1,10 +1,13 @@
-"""Compile a :class:`~strom.runtime.plan.Plan` into one closure chain per source topic.
+"""Compile a :class:`~strom.runtime.plan.Plan` into closure chains, one per source topic and
+task.
 
 Each node becomes a plain function (see :mod:`strom.runtime.functions`) that calls the
 functions of its children. A node reached from two sources (through ``merge``) is compiled
 once per source, so each chain knows, at compile time, what its source's serdes are and
 whether the bytes it read can be written out unchanged; its compiled copies share one
-:class:`~strom.runtime.functions.base.StepCounter`.
+:class:`~strom.runtime.functions.base.StepCounter`. A stateful step is compiled once per
+task (:class:`~strom.runtime.state_task.StateTask`), over that task's operator and stores,
+and shared by the chains of the task's input topics, with everything downstream of it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from strom.context import SLOT
+from strom.context import SLOT, Slot
 from strom.dsl import graph as g
+from strom.errors import StromError
 from strom.log.protocols import Producer
 from strom.runtime.deliveries import DeliveryFailure, TrackingProducer
 from strom.runtime.functions.base import Fn, StepCounter, StepCounters, fan_out
@@ -26,6 +30,7 @@ from strom.runtime.functions.peek import compile_for_each, compile_peek
 from strom.runtime.functions.produce import compile_to
 from strom.runtime.functions.sink import compile_sink
 from strom.runtime.plan import Plan, SourcePlan
+from strom.runtime.state_task import StateTask, compile_stateful
 from strom.serde.base import Serde
 
 # Steps that hand on the very value object they received, unchanged by contract: records that
@@ -74,23 +79,45 @@ def compile_plan(
     counters: StepCounters | None = None,
     *,
     failures: list[DeliveryFailure] | None = None,
+    slot: Slot | None = None,
 ) -> dict[str, CompiledSource]:
-    """One compiled chain per topic in ``plan.sources``; every step counts its records in
-    ``counters`` (by step name), which the runner publishes once per batch.
+    """One compiled chain per topic in ``plan.sources`` (stateless plans); every step counts
+    its records in ``counters`` (by step name), which the runner publishes once per batch.
 
     With ``failures`` (careful mode, see :mod:`strom.runtime.deliveries`), every output the
     log refuses is appended there with its step and input record.
     """
-    counters = counters if counters is not None else StepCounters()
     return {
-        name: CompiledSource(
-            name,
-            _SourceCompiler(plan, source, producer, counters, failures).compile(),
-            source.topic.key,
-            source.topic.value,
+        name: compile_source(
+            plan, name, producer, counters, failures=failures, slot=slot, state=None
         )
-        for name, source in plan.sources.items()
+        for name in plan.sources
     }
+
+
+def compile_source(
+    plan: Plan,
+    topic: str,
+    producer: Producer,
+    counters: StepCounters | None = None,
+    *,
+    failures: list[DeliveryFailure] | None = None,
+    slot: Slot | None = None,
+    state: StateTask | None = None,
+) -> CompiledSource:
+    """The chain of source ``topic`` in one task (``state``: the task's stores and operators,
+    needed when the topic's records reach a stateful step)."""
+    source = plan.sources[topic]
+    compiler = _SourceCompiler(
+        plan,
+        source,
+        producer,
+        counters if counters is not None else StepCounters(),
+        failures,
+        slot if slot is not None else SLOT,
+        state,
+    )
+    return CompiledSource(topic, compiler.compile(), source.topic.key, source.topic.value)
 
 
 class _SourceCompiler:
@@ -103,11 +130,15 @@ class _SourceCompiler:
         producer: Producer,
         counters: StepCounters,
         failures: list[DeliveryFailure] | None,
+        slot: Slot,
+        state: StateTask | None,
     ) -> None:
         self._plan = plan
         self._source = source
         self._producer = producer
         self._failures = failures
+        self._slot = slot
+        self._state = state
         self._counters = counters
         self._memo: dict[g.Node, Fn] = {}
         self._reachable = self._reach(source.roots)
@@ -147,7 +178,7 @@ class _SourceCompiler:
     def _producer_for(self, step: str) -> Producer:
         if self._failures is None:
             return self._producer
-        return TrackingProducer(self._producer, step, SLOT, self._failures)
+        return TrackingProducer(self._producer, step, self._slot, self._failures)
 
     def _downstream(self, node: g.Node) -> Fn:
         return fan_out([self._node(child) for child in self._plan.children[node]])
@@ -155,7 +186,37 @@ class _SourceCompiler:
     def _node(self, node: g.Node) -> Fn:
         fn = self._memo.get(node)
         if fn is None:
-            fn = self._memo[node] = self._build(node)
+            state = self._state
+            if isinstance(node, g.Stateful):
+                if state is None:
+                    raise StromError(
+                        f"step {node.name!r} is stateful but its task has no state (a bug)"
+                    )
+                fn = state.memo.get(node)
+                if fn is None:
+                    fn = state.memo[node] = self._stateful(node, state)
+            else:
+                fn = self._build(node)
+            self._memo[node] = fn
+        return fn
+
+    def _stateful(self, node: g.Stateful, state: StateTask) -> Fn:
+        holder = state.operators[node]
+        late: Fn | None = None
+        if node.late is not None:
+            late = compile_to(
+                f"{node.name}:late",
+                self._producer_for(node.name),
+                node.late.name,
+                node.late.key,
+                node.late.value,
+                key_bytes_reusable=False,
+                value_bytes_reusable=False,
+                counter=self._counters(f"{node.name}:late"),
+                slot_=self._slot,
+            )
+        fn = compile_stateful(node, holder, self._slot, self._counters(node.name), late)
+        holder.downstream = self._downstream(node)
         return fn
 
     def _build(self, node: g.Node) -> Fn:
@@ -179,13 +240,13 @@ class _SourceCompiler:
         if isinstance(node, g.To):
             return self._to(node, counter)
         if isinstance(node, g.SinkStep):
-            return compile_sink(node.name, node.sink, counter)
+            return compile_sink(node.name, node.sink, counter, self._slot)
         raise TypeError(f"cannot compile step {node.name!r} of type {type(node).__name__}")
 
     def _key_by(self, node: g.KeyBy, counter: StepCounter) -> Fn:
         topic = self._plan.repartitions.get(node)
         if topic is None:
-            return compile_key_by(node.name, node.fn, self._downstream(node), counter)
+            return compile_key_by(node.name, node.fn, self._downstream(node), counter, self._slot)
         return compile_repartition(
             node.name,
             node.fn,
@@ -194,6 +255,7 @@ class _SourceCompiler:
             topic.key,
             topic.value,
             counter,
+            self._slot,
         )
 
     def _split(self, node: g.Split, counter: StepCounter) -> Fn:
@@ -223,4 +285,5 @@ class _SourceCompiler:
             value_bytes_reusable=same_serde(source.value, target.value)
             and all(self._value_intact(p) for p in node.parents),
             counter=counter,
+            slot_=self._slot,
         )

@@ -138,6 +138,7 @@ class Operations:
         self._polled = False
         self._single_source = False
         self._requeued: dict[str, int] = {}
+        self._restored: dict[int, int] = {}
 
     @property
     def tracker(self) -> FailureTracker:
@@ -297,6 +298,18 @@ class Operations:
         self.health.assigned(tps)
         if restored:
             self.health.restored(tps)
+
+    def restoring(self, task: object, restored: int, remaining: int) -> None:
+        """Restore progress of a stateful task (records applied so far, records left)."""
+        stores = getattr(task, "stores", {})
+        partition = str(getattr(task, "partition", ""))
+        metrics = self.metrics
+        for name in stores:
+            metrics.restore_remaining.labels(self.app, name, partition).set(remaining)
+        last = self._restored.get(id(task), 0)
+        if restored > last and stores:
+            metrics.restore_records.labels(self.app, next(iter(stores))).inc(restored - last)
+            self._restored[id(task)] = restored
 
     def revoked(self, partitions: Iterable[TopicPartition], *, lost: bool = False) -> None:
         """Partitions were revoked (or lost): drop their retry state, gauges and health."""

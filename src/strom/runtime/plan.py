@@ -1,20 +1,27 @@
 """From the operator graph to a plan: which topics are read, where repartitions go.
 
 The plan keeps only the steps that lead to a terminal (``to``, ``sink``, ``for_each``) and
-decides the repartitions: a ``to()`` (later: any keyed step) whose nearest key change upstream
-is a ``key_by`` makes that ``key_by`` write to ``{app}-{step}-repartition``; the steps after the
-``key_by`` then run on the records read back from that topic, partitioned by the new key.
+decides the repartitions: a stateful step (aggregation, window, join) whose nearest key change
+upstream is a ``key_by`` makes that ``key_by`` write to ``{app}-{step}-repartition``; the steps
+after the ``key_by`` then run on the records read back from that topic, partitioned by the new
+key. A ``key_by`` followed by no stateful step only changes the key: ``key_by().to(t)`` writes
+straight to ``t`` (partitioned there by the new key).
+
+Stateful steps group the topics they read into *subtopologies*: topics whose records meet in
+one stateful step share its tasks (partition ``p`` of each is task ``p``), so they must have
+as many partitions (co-partitioned); each stateful step's stores get a changelog topic
+``{app}-{store}-changelog`` with that many partitions.
 
 Example:
     >>> import strom
     >>> app = strom.App("docs-plan")
     >>> events, out = app.topic("events"), app.topic("out")
-    >>> app.stream(events).key_by(lambda e: e["user"], name="by-user").to(out)
+    >>> app.stream(events).key_by(lambda e: e["user"], name="by-user").count(name="n").to(out)
     >>> plan = build_plan(app.graph)
     >>> sorted(plan.sources)
     ['docs-plan-by-user-repartition', 'events']
-    >>> sorted(plan.outputs)
-    ['out']
+    >>> sorted(plan.outputs), sorted(plan.changelogs)
+    (['out'], ['docs-plan-n-changelog'])
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from strom.dsl import graph as g
 from strom.dsl.names import repartition_topic
 from strom.dsl.topic import Topic
 from strom.errors import ConfigError
+from strom.runtime.operators.base import StoreSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,11 @@ class Plan:
         repartitions: the repartition topic of every ``key_by`` that needs one.
         children: the live steps fed by each live step, in declaration order.
         upstream: for each repartition topic, the topics whose partition counts bound it.
+        subtopology: for each source topic, the name of its subtopology (topics whose records
+            meet in a stateful step share one; a topic with no stateful step is its own).
+        stateful: the stateful steps, with the subtopology they run in.
+        stores: the stores of each stateful step.
+        changelogs: the changelog topic of every store, by topic name, with its store.
     """
 
     app: str
@@ -62,6 +75,14 @@ class Plan:
     repartitions: dict[g.KeyBy, Topic]
     children: dict[g.Node, tuple[g.Node, ...]]
     upstream: dict[str, frozenset[str]]
+    subtopology: dict[str, str]
+    stateful: dict[g.Stateful, str]
+    stores: dict[g.Stateful, tuple[StoreSpec, ...]]
+    changelogs: dict[str, StoreSpec]
+
+    def subtopology_topics(self, subtopology: str) -> list[str]:
+        """The source topics of ``subtopology``, sorted."""
+        return sorted(t for t, s in self.subtopology.items() if s == subtopology)
 
     def sinks(self) -> list[g.SinkStep]:
         """The sink steps of the plan."""
@@ -76,7 +97,7 @@ def build_plan(graph: g.Graph) -> Plan:
             ".to(topic), .sink(sink) or .for_each(fn)"
         )
     children = _children(graph.terminals)
-    marked = _repartitioned(graph.terminals)
+    marked = _repartitioned(children)
 
     sources: dict[str, SourcePlan] = {}
     for node in children:
@@ -94,11 +115,90 @@ def build_plan(graph: g.Graph) -> Plan:
         repartitions[key_by] = topic
         sources[name] = SourcePlan(topic, children[key_by], key_by)
     outputs = {n.topic.name: n.topic for n in children if isinstance(n, g.To)}
+    for node in children:
+        if isinstance(node, g.Stateful) and node.late is not None:
+            outputs[node.late.name] = node.late
     upstream = {
         topic.name: frozenset(_upstream_topics(key_by, repartitions))
         for key_by, topic in repartitions.items()
     }
-    return Plan(graph.app, sources, outputs, repartitions, children, upstream)
+    subtopology, stateful = _subtopologies(sources, children, repartitions)
+    stores: dict[g.Stateful, tuple[StoreSpec, ...]] = {}
+    changelogs: dict[str, StoreSpec] = {}
+    for node in stateful:
+        specs = tuple(node.spec.stores(node.name))
+        stores[node] = specs
+        for spec in specs:
+            name = changelog_topic(graph.app, spec.name)
+            if name in changelogs or name in sources or name in graph.topics:
+                raise ConfigError(
+                    f"the changelog topic {name!r} of store {spec.name!r} (step {node.name!r}) "
+                    "clashes with another topic or store; rename the step"
+                )
+            changelogs[name] = spec
+    return Plan(
+        graph.app,
+        sources,
+        outputs,
+        repartitions,
+        children,
+        upstream,
+        subtopology,
+        stateful,
+        stores,
+        changelogs,
+    )
+
+
+def changelog_topic(app: str, store: str) -> str:
+    """The changelog topic of store ``store`` of application ``app``.
+
+    Example:
+        >>> changelog_topic("login-stats", "logins-per-5m")
+        'login-stats-logins-per-5m-changelog'
+    """
+    return f"{app}-{store}-changelog"
+
+
+def _subtopologies(
+    sources: dict[str, SourcePlan],
+    children: dict[g.Node, tuple[g.Node, ...]],
+    repartitions: dict[g.KeyBy, Topic],
+) -> tuple[dict[str, str], dict[g.Stateful, str]]:
+    """Group source topics whose records reach a common stateful step (without crossing a
+    repartition): each group is a subtopology, named after its first topic."""
+    parent = {name: name for name in sources}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    reached: dict[g.Stateful, list[str]] = {}
+    for name, source in sources.items():
+        stack = list(source.roots)
+        seen: set[g.Node] = set()
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if isinstance(node, g.Stateful):
+                reached.setdefault(node, []).append(name)
+            if isinstance(node, g.KeyBy) and node in repartitions:
+                continue  # its children read the repartition topic: another source
+            stack.extend(children.get(node, ()))
+    for names in reached.values():
+        for other in names[1:]:
+            parent[find(other)] = find(names[0])
+    groups: dict[str, list[str]] = {}
+    for name in sorted(sources):
+        groups.setdefault(find(name), []).append(name)
+    label = {root: members[0] for root, members in groups.items()}
+    subtopology = {name: label[find(name)] for name in sources}
+    stateful = {node: subtopology[names[0]] for node, names in reached.items()}
+    return subtopology, stateful
 
 
 def _children(terminals: Iterable[g.Node]) -> dict[g.Node, tuple[g.Node, ...]]:
@@ -124,14 +224,14 @@ def _children(terminals: Iterable[g.Node]) -> dict[g.Node, tuple[g.Node, ...]]:
     return {node: tuple(kids) for node, kids in found.items()}
 
 
-def _repartitioned(terminals: Iterable[g.Node]) -> list[g.KeyBy]:
+def _repartitioned(nodes: Iterable[g.Node]) -> list[g.KeyBy]:
     """The ``key_by`` nodes nearest upstream of each step that needs records partitioned by
-    their key (today: ``to``)."""
+    their key (the stateful steps)."""
     marked: dict[g.KeyBy, None] = {}
-    for terminal in terminals:
-        if not isinstance(terminal, g.To):
+    for keyed in nodes:
+        if not isinstance(keyed, g.Stateful):
             continue
-        stack = list(terminal.parents)
+        stack = list(keyed.parents)
         seen: set[g.Node] = set()
         while stack:
             node = stack.pop()

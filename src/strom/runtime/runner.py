@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from strom.context import NO_RECORD, SLOT, UNSET
+from strom.context import NO_RECORD, UNSET, Slot, active
 from strom.dsl.graph import Graph
 from strom.error_policies import Action
 from strom.errors import (
@@ -35,12 +35,14 @@ from strom.log.protocols import Admin, Consumer, Log, Producer
 from strom.log.types import Record, TopicPartition
 from strom.ops.logging import ContextLogger
 from strom.runtime.checkpoint import Checkpoint
-from strom.runtime.compile import CompiledSource, compile_plan
+from strom.runtime.compile import CompiledSource, compile_source
 from strom.runtime.deliveries import DeliveryFailure
 from strom.runtime.functions.base import Fn
 from strom.runtime.operations import Operations
 from strom.runtime.plan import Plan, build_plan
 from strom.runtime.settings import Settings
+from strom.runtime.state_task import StateTask
+from strom.runtime.state_tasks import StateTasks, template_record
 from strom.runtime.task import Task
 from strom.runtime.topics import prepare_topics
 
@@ -57,10 +59,20 @@ class Runner:
         settings: how to run it.
         log: an open log connection; the runner creates its own clients and closes them, the
             log stays open for the caller to close.
+        clock: seconds of a monotonic wall clock: what event time follows when inputs go
+            quiet (``idle_timeout``); :class:`strom.testing.TestDriver` moves it.
     """
 
-    def __init__(self, graph: Graph, settings: Settings, log: Log) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        settings: Settings,
+        log: Log,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
+        self._clock = clock
         self.plan: Plan = build_plan(graph)
         self._log = log
         self._admin: Admin | None = None
@@ -69,6 +81,15 @@ class Runner:
         self._checkpoint: Checkpoint | None = None
         self._sources: dict[str, CompiledSource] = {}
         self._tasks: dict[tuple[str, int], Task] = {}
+        self.slot = Slot()
+        """The record being processed (see :func:`strom.context.current`)."""
+        self.state: StateTasks | None = (
+            StateTasks(self.plan, settings, log, self.slot) if self.plan.stateful else None
+        )
+        """The stateful tasks (None when the application has no stateful step)."""
+        # Partitions assigned to a task that restores: paused until it is restored.
+        self._restoring: set[TopicPartition] = set()
+        self._hold: set[TopicPartition] = set()
         self._stopping = False
         self._failed = False
         self._closed = False
@@ -120,13 +141,16 @@ class Runner:
             auto_offset_reset=settings.auto_offset_reset,
             options=settings.consumer_options,
         )
-        self._sources = compile_plan(self.plan, self._producer, self.operations.counters)
+        self._sources = self._compile_stateless(self._producer, None)
         self._checkpoint = Checkpoint(
             self._consumer,
             self._producer,
             [step.sink for step in self.plan.sinks()],
             settings.guarantee,
+            state=self.state,
         )
+        if self.state is not None:
+            self.state.restore_listener = self.operations.restoring
         self._next_checkpoint = time.monotonic() + settings.commit_interval
         self.operations.start(
             self._admin, self._producer, self._consumer, sources=self.source_topics
@@ -163,6 +187,10 @@ class Runner:
 
     def step(self, timeout: float | None = None) -> int:
         """Poll one batch, process it, checkpoint when due; return the number of records."""
+        with active(self.slot):
+            return self._step(timeout)
+
+    def _step(self, timeout: float | None) -> int:
         consumer, checkpoint = self._consumer, self._checkpoint
         if consumer is None or checkpoint is None:
             raise StromError("Runner.step() called before start()")
@@ -170,13 +198,25 @@ class Runner:
         if self._resume_at and time.monotonic() >= self._resume_at:
             self._resume_at = 0.0
             waiting = ops.waiting()  # partitions waiting for a retry stay paused
-            consumer.resume([tp for tp in consumer.assignment() if tp not in waiting])
-        ops.before_poll(consumer, resume=not self._resume_at)
-        try:
-            records = consumer.poll(
-                self.settings.batch_size,
-                ops.poll_timeout(self.settings.poll_timeout if timeout is None else timeout),
+            consumer.resume(
+                [
+                    tp
+                    for tp in consumer.assignment()
+                    if tp not in waiting and tp not in self._restoring
+                ]
             )
+        ops.before_poll(consumer, resume=not self._resume_at)
+        poll_timeout = self.settings.poll_timeout if timeout is None else timeout
+        state = self.state
+        try:
+            if state is not None and state.restoring:
+                for restored in state.restore_step(0.0 if self._running_tasks() else 0.05):
+                    self._start(restored)
+                if state.restoring:
+                    poll_timeout = 0.0
+            records = consumer.poll(self.settings.batch_size, ops.poll_timeout(poll_timeout))
+            if self._hold:
+                records = self._hold_restoring(records)
             if self._rewind_after_poll is not None:
                 cause, self._rewind_after_poll = self._rewind_after_poll, None
                 self._rewind(records)
@@ -200,10 +240,17 @@ class Runner:
                 stamps.clear()
                 self._process(records)
                 ops.batch_done(records, time.monotonic() - started, list(stamps.values()))
+                if state is not None:
+                    now = self._clock()
+                    for task in stamps:
+                        if task.state is not None:
+                            state.seen(task.state, task.tp.topic, now)
                 if ops.retries_pending:
                     ops.settle({task.tp: task.next_offset for task in self._tasks.values()})
             else:
                 ops.idle()
+            if state is not None and state.punctuate(self._clock()):
+                checkpoint.dirty = True
             if self._careful is not None:
                 self._maybe_end_careful(caught_up=not records)
             elif time.monotonic() >= self._next_checkpoint:
@@ -326,11 +373,15 @@ class Runner:
             task.next_offset = record.offset
 
     def _recompile(self, producer: Producer, failures: list[DeliveryFailure] | None) -> None:
-        self._sources = compile_plan(
-            self.plan, producer, self.operations.counters, failures=failures
-        )
+        self._sources = self._compile_stateless(producer, failures)
+        if self.state is not None:
+            for state in self.state.tasks.values():
+                state.memo.clear()
         for task in self._tasks.values():
-            task.chain = self._sources[task.tp.topic].chain
+            if task.state is None:
+                task.chain = self._sources[task.tp.topic].chain
+            elif task.state.running:
+                self._compile_task(task, producer)
 
     def _process(self, records: Sequence[Record]) -> None:
         """Run ``records`` through their chains; after a failure that the step's error
@@ -341,7 +392,7 @@ class Runner:
     def _run(self, records: Sequence[Record]) -> Sequence[Record]:
         """Run ``records`` through their chains; return those left when a failure's policy
         lets processing go on. The hot path: keep it lean."""
-        slot = SLOT
+        slot = self.slot
         unset = UNSET
         tasks = self._tasks
         task: Task | None = None
@@ -391,10 +442,82 @@ class Runner:
 
     def _adopt(self, topic: str, partition: int) -> Task:
         """A task for a partition that poll returned before its assign callback did."""
-        task = self._tasks[topic, partition] = Task(
-            TopicPartition(topic, partition), self._sources[topic]
+        self._on_assign([TopicPartition(topic, partition)])
+        return self._tasks[topic, partition]
+
+    # -- stateful tasks ---------------------------------------------------------------------
+
+    def _compile_stateless(
+        self, producer: Producer, failures: list[DeliveryFailure] | None
+    ) -> dict[str, CompiledSource]:
+        state = self.state
+        return {
+            name: compile_source(
+                self.plan,
+                name,
+                producer,
+                self.operations.counters,
+                failures=failures,
+                slot=self.slot,
+            )
+            for name in self.plan.sources
+            if state is None or not state.stateful(name)
+        }
+
+    def _compile_task(self, task: Task, producer: Producer) -> None:
+        """(Re)compile the chain of a stateful task's input partition."""
+        compiled = compile_source(
+            self.plan,
+            task.tp.topic,
+            producer,
+            self.operations.counters,
+            failures=self._refused if self._careful is not None else None,
+            slot=self.slot,
+            state=task.state,
         )
-        return task
+        task.chain = compiled.chain
+
+    def _running_tasks(self) -> bool:
+        return any(t.state is None or t.state.running for t in self._tasks.values())
+
+    def _start(self, state: StateTask) -> None:
+        """``state`` is restored: build its operators, compile its inputs' chains, resume."""
+        inputs = [t for t in self._tasks.values() if t.state is state]
+        first = min(
+            (t.tp for t in inputs), default=TopicPartition(state.inputs[0], state.partition)
+        )
+        state.start(self.operations.counters, template_record(first.topic, first.partition))
+        producer = self._careful_producer or self._producer
+        assert producer is not None and self._consumer is not None
+        for task in inputs:
+            self._compile_task(task, producer)
+        resumed = [t.tp for t in inputs if t.tp in self._restoring]
+        self._restoring.difference_update(resumed)
+        waiting = self.operations.waiting()
+        self._consumer.resume([tp for tp in resumed if tp not in waiting])
+        self.operations.health.restored(resumed)
+
+    def _hold_restoring(self, records: list[Record]) -> list[Record]:
+        """Pause the partitions assigned to restoring tasks (in the poll that just returned);
+        put back records of theirs it returned."""
+        consumer = self._consumer
+        assert consumer is not None
+        held, self._hold = self._hold, set()
+        held = {tp for tp in held if tp in self._restoring}
+        if not held:
+            return records
+        consumer.pause(sorted(held))
+        kept: list[Record] = []
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            if tp in held:
+                first.setdefault(tp, record.offset)
+            else:
+                kept.append(record)
+        for tp, offset in first.items():
+            consumer.seek(tp, offset)
+        return kept
 
     # -- failures and back-pressure ---------------------------------------------------------
 
@@ -483,15 +606,36 @@ class Runner:
                 consumer.seek(task.tp, target)
                 task.next_offset = task.base = target
         self._careful_ends = ends
+        if self.state is not None:
+            self.state.rollback()
 
     # -- rebalance callbacks (they run inside consumer.poll) --------------------------------
 
     def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        state = self.state
+        held: list[TopicPartition] = []
         for tp in partitions:
-            source = self._sources.get(tp.topic)
-            if source is not None and (tp.topic, tp.partition) not in self._tasks:
-                self._tasks[tp.topic, tp.partition] = Task(TopicPartition(*tp), source)
-        self.operations.assigned(partitions)  # stateless tasks: nothing to restore
+            tp = TopicPartition(*tp)
+            if tp.topic not in self.plan.sources or (tp.topic, tp.partition) in self._tasks:
+                continue
+            if state is not None and state.stateful(tp.topic):
+                st = state.task_for(tp)
+                source = self.plan.sources[tp.topic].topic
+                task = Task(tp, CompiledSource(tp.topic, _restoring, source.key, source.value), st)
+                self._tasks[tp.topic, tp.partition] = task
+                if st.running:
+                    assert self._producer is not None
+                    self._compile_task(task, self._careful_producer or self._producer)
+                else:
+                    held.append(tp)
+            else:
+                self._tasks[tp.topic, tp.partition] = Task(tp, self._sources[tp.topic])
+        self._restoring.update(held)
+        self._hold.update(held)
+        ready = [tp for tp in partitions if tp not in held]
+        self.operations.assigned(ready)
+        if held:
+            self.operations.assigned(held, restored=False)
         self.operations.set_assigned(len(self._tasks))
         self._logger.info("assigned %s", _names(partitions))
 
@@ -511,15 +655,22 @@ class Runner:
                     exc,
                 )
                 self._rewind_after_poll = exc
-        for tp in partitions:
-            self._tasks.pop((tp.topic, tp.partition), None)
+        self._drop(partitions)
         self.operations.revoked(partitions)
         self.operations.set_assigned(len(self._tasks))
         self._logger.info("revoked %s", _names(partitions))
 
-    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+    def _drop(self, partitions: Sequence[TopicPartition]) -> None:
+        """Forget the tasks of ``partitions``; close stateful tasks left without inputs."""
         for tp in partitions:
             self._tasks.pop((tp.topic, tp.partition), None)
+            self._restoring.discard(TopicPartition(*tp))
+            self._hold.discard(TopicPartition(*tp))
+        if self.state is not None:
+            self.state.release(partitions, [t.tp for t in self._tasks.values()])
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        self._drop(partitions)
         self.operations.revoked(partitions, lost=True)
         self.operations.set_assigned(len(self._tasks))
         self._logger.warning("lost %s (another member owns them now)", _names(partitions))
@@ -561,6 +712,8 @@ class Runner:
             except Exception as exc:
                 first_error = first_error or exc
                 self._logger.error("closing the producer failed: %s", exc)
+        if self.state is not None:
+            self.state.close()
         if self._admin is not None:
             self._admin.close()
         self._tasks.clear()
@@ -572,6 +725,11 @@ class Runner:
 
 def _unreachable(value: Any) -> None:
     raise AssertionError("no task selected")  # the loop selects a task before the first use
+
+
+def _restoring(value: Any) -> None:
+    # Never called: the partitions of a restoring task are paused and their records put back.
+    raise StromError("a record reached a stateful task that is still restoring (a bug)")
 
 
 def _names(partitions: Sequence[TopicPartition]) -> str:

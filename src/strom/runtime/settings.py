@@ -45,6 +45,12 @@ class Settings:
             ``metrics_port`` is set.
         stall_timeout: ``/health`` reports the application dead when its loop has not come
             back to poll for this many seconds (a step blocked, a sink hanging).
+        state_backend: where stateful steps keep their stores: ``"rocksdb"`` (on disk, a
+            restart restores only the changelog's tail) or ``"memory"`` (restored in full).
+        state_dir: the directory of RocksDB stores (``<state_dir>/<app>/<store>/<p>``).
+        idle_timeout: when every input of a stateful task has been quiet this long (seconds),
+            its event time follows the wall clock, so windows close on a quiet stream; None
+            (default): event time moves only with records.
     """
 
     name: str
@@ -63,10 +69,21 @@ class Settings:
     lag_interval: float = 10.0
     step_timing: bool | None = None
     stall_timeout: float = 300.0
+    state_backend: str = "rocksdb"
+    state_dir: str = ".strom-state"
+    idle_timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not self.lag_interval > 0:
             raise ConfigError(f"lag_interval must be positive seconds, got {self.lag_interval!r}")
+        if self.state_backend not in ("rocksdb", "memory"):
+            raise ConfigError(
+                f"state_backend {self.state_backend!r} is unknown: use 'rocksdb' or 'memory'"
+            )
+        if self.idle_timeout is not None and not self.idle_timeout > 0:
+            raise ConfigError(
+                f"idle_timeout must be positive seconds or None, got {self.idle_timeout!r}"
+            )
         if not self.stall_timeout > 0:
             raise ConfigError(f"stall_timeout must be positive seconds, got {self.stall_timeout!r}")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strom.log.types import TopicPartition
 from strom.runtime.compile import CompiledSource
 from strom.runtime.functions.base import Fn
 from strom.serde.base import Serde
+
+if TYPE_CHECKING:
+    from strom.runtime.state_task import StateTask
 
 
 class Task:
@@ -24,12 +27,16 @@ class Task:
         key_serde: decodes its record keys.
         next_offset: offset after the last processed record (-1: none processed yet).
         base: offset of the last checkpoint (-1: none seen yet).
+        state: the stateful task the partition feeds (None: stateless).
     """
 
-    __slots__ = ("base", "chain", "deserialize_value", "key_serde", "next_offset", "tp")
+    __slots__ = ("base", "chain", "deserialize_value", "key_serde", "next_offset", "state", "tp")
 
-    def __init__(self, tp: TopicPartition, source: CompiledSource) -> None:
+    def __init__(
+        self, tp: TopicPartition, source: CompiledSource, state: StateTask | None = None
+    ) -> None:
         self.tp = tp
+        self.state = state
         self.chain: Fn = source.chain
         self.deserialize_value = source.value_serde.deserialize
         self.key_serde: Serde[Any] = source.key_serde

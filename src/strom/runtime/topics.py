@@ -5,6 +5,8 @@
   says how to create it.
 * A repartition topic gets the partitions its ``key_by`` asked for, or as many as the widest
   topic upstream of it; it is created when missing and must match when it exists.
+* The topics of one subtopology (records meeting in a stateful step) must have as many
+  partitions (co-partitioned); a changelog topic gets that many, compacted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from strom.dsl.topic import Topic
 from strom.errors import ConfigError, TopicExistsError, TopicNotFoundError
 from strom.log.protocols import Admin
 from strom.log.types import TopicSpec
-from strom.runtime.plan import Plan
+from strom.runtime.plan import Plan, changelog_topic
 
 log = logging.getLogger("strom.runtime")
 
@@ -58,7 +60,38 @@ def prepare_topics(admin: Admin, plan: Plan, *, timeout: float = 30.0) -> dict[s
                 )
             partitions[topic.name] = have
             internal.remove(topic)
+    _check_copartitioned(plan, partitions)
+    for node, subtopology in plan.stateful.items():
+        want = partitions[plan.subtopology_topics(subtopology)[0]]
+        for spec in plan.stores[node]:
+            name = changelog_topic(plan.app, spec.name)
+            changelog = Topic(
+                name, spec.key, spec.value, want, spec.changelog_config, internal=True
+            )
+            have = _ensure(admin, changelog, "changelog", timeout, create_with=want)
+            if have != want:
+                raise ConfigError(
+                    f"changelog topic {name!r} of store {spec.name!r} has {have} partitions but "
+                    f"the topics it backs have {want}: the input topics changed their partition "
+                    "count; the store cannot be restored as it is (delete the changelog topic "
+                    "and the application's state to start the store again)"
+                )
+            partitions[name] = have
     return partitions
+
+
+def _check_copartitioned(plan: Plan, partitions: dict[str, int]) -> None:
+    for node, subtopology in plan.stateful.items():
+        topics = plan.subtopology_topics(subtopology)
+        counts = {t: partitions[t] for t in topics}
+        if len(set(counts.values())) > 1:
+            listed = ", ".join(f"{t!r} ({n} partitions)" for t, n in counts.items())
+            raise ConfigError(
+                f"stateful step {node.name!r} reads records of {listed}: they are not "
+                "co-partitioned (a key must live in the same partition of each), so one task "
+                "cannot hold all of a key's state; re-key the inputs with key_by(..., "
+                "partitions=N) before the step so that they are repartitioned alike"
+            )
 
 
 def _ensure(

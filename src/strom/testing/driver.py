@@ -8,11 +8,13 @@ their declared partitions, else 1).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
@@ -76,6 +78,7 @@ class TestDriver:
         self._producer: Producer | None = None
         self._runner: Runner | None = None
         self._readers: dict[str, Consumer] = {}
+        self._offset = 0.0
 
     @property
     def runner(self) -> Runner:
@@ -115,8 +118,30 @@ class TestDriver:
                 spec = TopicSpec(topic.name, topic.partitions or 1, dict(topic.config))
                 self._admin.create_topics([spec])
         self._producer = self._log.producer()
-        self._runner = self.app.runner(self._log)
+        # State stores live in the driver's directory too, never in the app's state_dir.
+        settings = dataclasses.replace(self.app.settings, state_dir=f"{self._directory}/state")
+        self._runner = Runner(self.app.graph, settings, self._log, clock=self._now)
         self._runner.start()
+
+    def _now(self) -> float:
+        return time.monotonic() + self._offset
+
+    def advance_time(self, delta: timedelta | float) -> None:
+        """Move the application's wall clock forward by ``delta`` (a timedelta or seconds),
+        then process until idle.
+
+        Event time moves with records (send them with ``timestamp=``); the wall clock
+        matters to stateful steps whose inputs are quiet: with ``App(idle_timeout=...)``,
+        once the inputs of a task have been quiet that long, its event time follows the
+        wall clock and the windows it passes close (and are read with :meth:`read`).
+        """
+        seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
+        if seconds < 0:
+            raise ConfigError(f"advance_time() cannot go back in time, got {delta!r}")
+        self.run_until_idle()
+        self._offset += seconds
+        self.runner.step(timeout=0)
+        self.run_until_idle()
 
     def close(self) -> None:
         """Stop the runner and delete the temporary log."""

@@ -146,6 +146,8 @@ def test_the_driver_runs_the_applications_own_runner() -> None:
     app.stream(events).to(out)
     with strom.testing.TestDriver(app) as driver:
         assert type(driver.runner) is Runner
-        assert driver.runner.settings is app.settings
+        # The app's own settings, but its state lives in the driver's temporary directory.
+        assert driver.runner.settings.guarantee == app.settings.guarantee
+        assert driver.runner.settings.state_dir.startswith(driver.url[len("local://") :])
         driver.send(events, "x")
         assert driver.read(out) == ["x"]

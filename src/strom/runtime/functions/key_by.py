@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from strom.context import SLOT
+from strom.context import SLOT, Slot
 from strom.log.protocols import Producer
 from strom.runtime.functions.base import SAMPLE_EVERY, Fn, StepCounter, step_failed, timed
 from strom.runtime.functions.produce import serialize_failed
@@ -14,13 +14,18 @@ from strom.serde.base import Serde
 
 
 def compile_key_by(
-    step: str, fn: Callable[[Any], Any], downstream: Fn, counter: StepCounter | None = None
+    step: str,
+    fn: Callable[[Any], Any],
+    downstream: Fn,
+    counter: StepCounter | None = None,
+    slot_: Slot | None = None,
 ) -> Fn:
     """A step setting the current key to ``fn(value)`` for the steps downstream.
 
-    Used when no step downstream depends on the key's partition (sinks, for_each).
+    Used when no stateful step downstream needs records partitioned by the new key (``to``
+    writes with the new key, and the topic's partitioner places it).
     """
-    slot = SLOT
+    slot = slot_ or SLOT
     c = counter if counter is not None else StepCounter(step)
     timing = c.timing
     clock = time.perf_counter_ns
@@ -54,6 +59,7 @@ def compile_repartition(
     key_serde: Serde[Any],
     value_serde: Serde[Any],
     counter: StepCounter | None = None,
+    slot_: Slot | None = None,
 ) -> Fn:
     """A step writing ``value`` under the key ``fn(value)`` to the repartition ``topic``.
 
@@ -61,7 +67,7 @@ def compile_repartition(
     the same task; the steps after ``key_by`` run there. Timestamp and headers are kept.
     A key or value that cannot be serialized raises a SerializationError naming the step.
     """
-    slot = SLOT
+    slot = slot_ or SLOT
     send = producer.send
     serialize_key = key_serde.serialize
     serialize_value = value_serde.serialize

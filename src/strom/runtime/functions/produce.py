@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strom.context import SLOT, UNSET
+from strom.context import SLOT, UNSET, Slot
 from strom.errors import SerializationError
 from strom.log.protocols import Producer
 from strom.runtime.functions.base import Fn, StepCounter, timed
@@ -44,6 +44,7 @@ def compile_to(
     key_bytes_reusable: bool,
     value_bytes_reusable: bool,
     counter: StepCounter | None = None,
+    slot_: Slot | None = None,
 ) -> Fn:
     """A terminal step producing each value, with the current key, to ``topic``.
 
@@ -55,7 +56,7 @@ def compile_to(
     A value or key that cannot be serialized raises a SerializationError naming the step, so
     that the step's error policy applies. ``counter`` counts records written as out.
     """
-    slot = SLOT
+    slot = slot_ or SLOT
     send = producer.send
     serialize_key = key_serde.serialize
     serialize_value = value_serde.serialize

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from strom.context import SLOT
+from strom.context import SLOT, Slot
 from strom.errors import SinkBusyError
 from strom.runtime.functions.base import Fn, StepCounter, step_failed, timed
 from strom.sinks.base import Sink
 
 
-def compile_sink(step: str, sink: Sink, counter: StepCounter | None = None) -> Fn:
+def compile_sink(
+    step: str, sink: Sink, counter: StepCounter | None = None, slot_: Slot | None = None
+) -> Fn:
     """A terminal step calling ``sink.add`` with the value, current key and record metadata.
 
     SinkBusyError passes through untouched: the runner turns it into back-pressure.
     ``counter`` counts the records the sink accepted as out.
     """
-    slot = SLOT
+    slot = slot_ or SLOT
     add = sink.add
     c = counter if counter is not None else StepCounter(step)
 

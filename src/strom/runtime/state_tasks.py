@@ -1,0 +1,295 @@
+"""The stateful tasks of one runner: created on assignment, restored by a consumer of their
+own, checkpointed with the offsets, advanced by the wall clock, closed on revoke.
+
+Restore runs inside the processing loop, a bounded batch per iteration, so that tasks that
+are running keep processing while others restore. A task's input partitions stay paused
+until every changelog partition of its stores has been read up to the end offset it had when
+the task was created.
+
+The checkpoint hooks follow the order of ``STATE_AND_TIME.md``: the stores' changes are sent
+to their changelogs (:meth:`StateTasks.prepare`) before the producer flush, applied to the
+stores once flushed (:meth:`StateTasks.commit`), and each store's local checkpoint (the
+changelog offset it reflects) is written after the input offsets are committed
+(:meth:`StateTasks.write_checkpoints`). A rewind (:meth:`StateTasks.rollback`) drops what was
+not committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from strom.context import Slot
+from strom.errors import StromError
+from strom.log.protocols import Consumer, Log, Producer
+from strom.log.types import Record, RecordMetadata, TopicPartition, make_record
+from strom.runtime.plan import Plan
+from strom.runtime.settings import Settings
+from strom.runtime.state_task import StateTask
+
+log = logging.getLogger("strom.runtime")
+
+_RESTORE_BATCH = 10_000
+
+
+class StateTasks:
+    """Every :class:`~strom.runtime.state_task.StateTask` of one runner.
+
+    Args:
+        plan: the application's plan.
+        settings: state backend, state directory, idle timeout.
+        log_: the log (for the restore consumer).
+        slot: the runner's record slot.
+        isolation: how the restore consumer reads changelogs.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        settings: Settings,
+        log_: Log,
+        slot: Slot,
+        *,
+        isolation: str = "read_uncommitted",
+    ) -> None:
+        self._plan = plan
+        self._settings = settings
+        self._log = log_
+        self._slot = slot
+        self._isolation = isolation
+        self.tasks: dict[tuple[str, int], StateTask] = {}
+        self._stateful_subtopologies = set(plan.stateful.values())
+        self._restorer: Consumer | None = None
+        self._restoring: dict[TopicPartition, StateTask] = {}
+        self._next: dict[TopicPartition, int] = {}
+        """Per changelog partition being restored: the next offset to read."""
+        self._pending: list[StateTask] = []
+        self._next_punctuation = 0.0
+        self.restore_listener: Callable[[StateTask, int, int], None] | None = None
+        """Called with (task, records restored, records left) after each restore batch."""
+
+    @property
+    def state_dir(self) -> Path:
+        """Where RocksDB store partitions live (``<state_dir>/<app>/<store>/<partition>``)."""
+        return Path(self._settings.state_dir)
+
+    def stateful(self, topic: str) -> bool:
+        """True when records of ``topic`` reach a stateful step."""
+        return self._plan.subtopology.get(topic) in self._stateful_subtopologies
+
+    def task_for(self, tp: TopicPartition) -> StateTask:
+        """The stateful task partition ``tp`` feeds, created (stores opened) on first use."""
+        sub = self._plan.subtopology[tp.topic]
+        task = self.tasks.get((sub, tp.partition))
+        if task is None or task.closed:
+            task = StateTask(
+                self._plan,
+                sub,
+                tp.partition,
+                backend=self._settings.state_backend,
+                state_dir=self.state_dir,
+                slot=self._slot,
+            )
+            task.open()
+            self.tasks[sub, tp.partition] = task
+            self._pending.append(task)
+        return task
+
+    @property
+    def restoring(self) -> bool:
+        """True while some task waits for its restore."""
+        return bool(self._pending or self._restoring)
+
+    # -- restore ---------------------------------------------------------------------------
+
+    def restore_step(self, timeout: float) -> list[StateTask]:
+        """Start the restores of new tasks and read one batch of changelog records; return
+        the tasks whose restore finished (ready to start)."""
+        done: list[StateTask] = []
+        if self._pending:
+            done.extend(self._begin(self._pending))
+            self._pending = []
+        if self._restoring:
+            done.extend(self._read(timeout))
+        return done
+
+    def _begin(self, tasks: list[StateTask]) -> list[StateTask]:
+        restorer = self._consumer()
+        ready: list[StateTask] = []
+        begun: dict[TopicPartition, int] = {}
+        for task in tasks:
+            if task.closed:
+                continue
+            ends = {tp: restorer.watermarks(tp) for tp in task.changelog.values()}
+            starts = task.begin_restore(ends)
+            for tp in starts:
+                self._restoring[tp] = task
+            begun.update(starts)
+            if not starts:
+                ready.append(task)
+            else:
+                left = sum(task.restoring[tp] - start for tp, start in starts.items())
+                log.info("%r restoring %d changelog records", task, left)
+        if begun:
+            self._next.update(begun)
+            self._reassign()
+        return ready
+
+    def _reassign(self) -> None:
+        """Assign the restore consumer what is left to restore, each where it got to."""
+        restorer = self._consumer()
+        restorer.assign(sorted(self._restoring))
+        for tp in self._restoring:
+            restorer.seek(tp, self._next[tp])
+
+    def _read(self, timeout: float) -> list[StateTask]:
+        restorer = self._consumer()
+        records = restorer.poll(_RESTORE_BATCH, timeout)
+        by_tp: dict[TopicPartition, list[Record]] = {}
+        for record in records:
+            by_tp.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        done: list[StateTask] = []
+        for tp, batch in by_tp.items():
+            task = self._restoring.get(tp)
+            if task is not None:
+                task.apply(tp, batch)
+                self._next[tp] = max(self._next.get(tp, 0), batch[-1].offset + 1)
+        finished = False
+        for tp, task in list(self._restoring.items()):
+            # The position counts transaction markers the records do not show.
+            position = max(self._next.get(tp, 0), restorer.position(tp) or 0)
+            self._next[tp] = position
+            if task.restored_up_to(tp, position):
+                done.append(task)
+            if tp not in task.restoring:
+                del self._restoring[tp]
+                del self._next[tp]
+                finished = True
+        if self.restore_listener is not None:
+            for task in {t for t in self._restoring.values()} | set(done):
+                left = sum(end - self._next.get(tp, 0) for tp, end in task.restoring.items())
+                self.restore_listener(task, task.restored_records, max(left, 0))
+        if finished:
+            self._reassign()
+        return list(dict.fromkeys(done))
+
+    def _consumer(self) -> Consumer:
+        if self._restorer is None:
+            self._restorer = self._log.consumer(
+                None,
+                auto_offset_reset="earliest",
+                isolation_level=self._isolation,  # type: ignore[arg-type]
+            )
+        return self._restorer
+
+    # -- checkpoint ------------------------------------------------------------------------
+
+    def prepare(self, producer: Producer) -> int:
+        """Send every running task's store changes to the changelogs (not yet flushed)."""
+        n = 0
+        for task in self.tasks.values():
+            if task.running and not task.closed:
+                n += task.prepare(_sender(producer, task))
+        return n
+
+    def commit(self) -> None:
+        """The producer flushed the changes: apply them to the stores."""
+        for task in self.tasks.values():
+            if task.running and not task.closed:
+                task.commit_stores()
+
+    def write_checkpoints(self) -> None:
+        """The input offsets are committed: record each store's changelog offset locally."""
+        for task in self.tasks.values():
+            if task.running and not task.closed:
+                task.write_checkpoints()
+
+    def rollback(self) -> None:
+        """Every task back to its last checkpoint (uncommitted writes dropped)."""
+        for task in self.tasks.values():
+            if task.running and not task.closed:
+                task.rollback()
+
+    # -- time ------------------------------------------------------------------------------
+
+    def punctuate(self, now: float) -> bool:
+        """Wall-clock punctuation (at most every 100 ms); True when it ran."""
+        idle = self._settings.idle_timeout
+        if idle is None or now < self._next_punctuation:
+            return False
+        self._next_punctuation = now + min(0.1, idle / 4)
+        for task in self.tasks.values():
+            if task.running and not task.closed:
+                task.punctuate(now, idle)
+        return True
+
+    def seen(self, state: StateTask, topic: str, now: float) -> None:
+        """Input ``topic`` of ``state`` delivered records now (idle tracking)."""
+        for holder in state.operators.values():
+            holder.time.seen(topic, now)
+
+    # -- revoke and close ------------------------------------------------------------------
+
+    def release(self, partitions: Iterable[TopicPartition], held: Iterable[TopicPartition]) -> None:
+        """``partitions`` left this member; close the tasks none of whose inputs are still
+        ``held``."""
+        still = {(self._plan.subtopology.get(tp.topic), tp.partition) for tp in held}
+        for tp in partitions:
+            key = (self._plan.subtopology.get(tp.topic, ""), tp.partition)
+            task = self.tasks.get(key)
+            if task is None or key in still:
+                continue
+            self._forget(task)
+
+    def _forget(self, task: StateTask) -> None:
+        moved = False
+        for tp in task.changelog.values():
+            moved |= self._restoring.pop(tp, None) is not None
+            self._next.pop(tp, None)
+        if task in self._pending:
+            self._pending.remove(task)
+        task.close()
+        self.tasks.pop((task.subtopology, task.partition), None)
+        if moved and self._restorer is not None:
+            self._reassign()
+
+    def close(self) -> None:
+        """Close every task's stores and the restore consumer."""
+        for task in list(self.tasks.values()):
+            try:
+                task.close()
+            except StromError as exc:
+                log.warning("closing %r: %s", task, exc)
+        self.tasks.clear()
+        if self._restorer is not None:
+            self._restorer.close()
+            self._restorer = None
+
+
+def _sender(
+    producer: Producer, task: StateTask
+) -> Callable[[str, TopicPartition, bytes, bytes | None, bool], None]:
+    send = producer.send
+
+    def send_change(
+        name: str, tp: TopicPartition, key: bytes, value: bytes | None, last: bool
+    ) -> None:
+        if last:
+
+            def delivered(metadata: RecordMetadata | None, error: Exception | None) -> None:
+                if metadata is not None and metadata.offset >= 0:
+                    task.changelog_next[name] = metadata.offset + 1
+
+            send(tp.topic, value, key, partition=tp.partition, on_delivery=delivered)
+        else:
+            send(tp.topic, value, key, partition=tp.partition)
+
+    return send_change
+
+
+def template_record(topic: str, partition: int) -> Record:
+    """The record metadata of emissions made outside of any input record (wall-clock
+    punctuation): the task's first input partition, no offset."""
+    return make_record(topic, partition, -1, None, None, int(time.time() * 1000), ())
