@@ -19,9 +19,14 @@ def col(data_type: str, column_type: str = "", **kw: object) -> ColumnInfo:
 
 
 def test_integer_widths_follow_debezium() -> None:
-    cases = [("tinyint", "tinyint(4)", "int16"), ("smallint", "smallint(5) unsigned", "int32"),
-             ("mediumint", "mediumint(9)", "int32"), ("int", "int(11)", "int32"),
-             ("int", "int(10) unsigned", "int64"), ("bigint", "bigint(20) unsigned", "int64")]  # fmt: skip
+    cases = [
+        ("tinyint", "tinyint(4)", "int16"),
+        ("smallint", "smallint(5) unsigned", "int32"),
+        ("mediumint", "mediumint(9)", "int32"),
+        ("int", "int(11)", "int32"),
+        ("int", "int(10) unsigned", "int64"),
+        ("bigint", "bigint(20) unsigned", "int64"),
+    ]
     assert [column_type(col(d, c))[0]["type"] for d, c, _ in cases] == [t for *_, t in cases]
     assert column_type(col("bigint", "bigint(20) unsigned"))[1](2**64 - 1) == -1
 
