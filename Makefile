@@ -7,7 +7,7 @@ PG     := $(PY) scripts/services/postgres.py
 MARIADB := $(PY) scripts/services/mariadb.py
 
 .PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick bench-state bench-es es-soak clean
-.PHONY: mariadb-up mariadb-down mariadb-status cdc-compat cdc-crash
+.PHONY: mariadb-up mariadb-down mariadb-status cdc-compat cdc-crash bench-cdc
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,12 @@ mariadb-status: venv
 cdc-compat: venv dev-deps
 	$(PY) scripts/debezium/engine.py resolve >/dev/null
 	$(PY) -m pytest tests/integration/cdc/test_debezium_compat.py -q
+
+# CDC benchmark: PostgreSQL -> Kafka, strom beside Debezium's embedded engine (throughput,
+# commit-to-topic latency); its section of docs/benchmarks.md.
+bench-cdc: venv dev-deps
+	$(PY) scripts/debezium/engine.py resolve >/dev/null
+	$(PY) -m bench.cdc $(BENCH_ARGS)
 
 cdc-crash: venv dev-deps
 	STROM_CDC_CRASH_ROUNDS=$${STROM_CDC_CRASH_ROUNDS:-40} $(PY) -m pytest tests/integration/cdc/test_crash.py -q -m slow

@@ -1,0 +1,1 @@
+"""CDC benchmark: strom beside Debezium's embedded engine (``python -m bench.cdc``)."""
