@@ -5,11 +5,13 @@ to their own streams for a fixed time, while one reader process follows the glob
 checkpoints as a subscriber would:
 
 * ``serial``: a one-row position counter updated in the append's transaction (its row lock is
-  held to commit, so positions commit in order and are dense). What ``strom.es`` uses.
+  held to commit, so positions commit in order and are dense). What ``strom.es`` does.
 * ``xid8``: a ``bigserial`` position plus the writer's ``pg_current_xact_id()``; readers take
   only rows below ``pg_snapshot_xmin(pg_current_snapshot())`` in ``(xid, position)`` order.
-* ``advisory``: a ``bigserial`` position taken under a transaction-scoped advisory lock (held
-  to commit: ordered like ``serial``, but a rolled-back append leaves a hole in the positions).
+* ``advisory``: a transaction-scoped advisory lock (held to commit), then the position after
+  the last event: ordered and dense like ``serial`` without writing a counter row.
+* ``strom``: ``strom.es``'s PostgreSQL store itself (its append function: the ``serial``
+  scheme plus the version check, event columns and NOTIFY; its Python client; ``read_all``).
 * ``naive``: a ``bigserial`` position read in position order with no guard: the sequence-gap
   problem itself (a reader passes over late-committing lower positions).
 
@@ -30,21 +32,33 @@ from typing import Any
 
 import psycopg
 
-SCHEMES = ("serial", "advisory", "xid8", "naive")
+import strom.es as es
+
+SCHEMES = ("strom", "serial", "advisory", "xid8", "naive")
 
 
 def setup(dsn: str, scheme: str) -> str:
     schema = f"bench_order_{scheme}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        if scheme == "strom":
+            es.connect(dsn, schema=schema).close()
+            return schema
         conn.execute(f"CREATE SCHEMA {schema}")
-        if scheme == "serial":
+        if scheme in ("serial", "advisory"):
             conn.execute(
                 f"CREATE TABLE {schema}.events (position bigint PRIMARY KEY, stream text NOT NULL,"
                 " version int NOT NULL, data bytea, UNIQUE (stream, version))"
             )
             conn.execute(f"CREATE TABLE {schema}.counter (id int PRIMARY KEY, last bigint)")
             conn.execute(f"INSERT INTO {schema}.counter VALUES (1, 0)")
+            # Statements after the lock need their own snapshot: a VOLATILE PL/pgSQL function.
+            conn.execute(
+                f"CREATE FUNCTION {schema}.append(s text, v int, d bytea) RETURNS void"
+                " LANGUAGE plpgsql VOLATILE AS $$ BEGIN PERFORM pg_advisory_xact_lock(7227);"
+                f" INSERT INTO {schema}.events SELECT coalesce(max(position), 0) + 1, s, v, d"
+                f" FROM {schema}.events; END $$"
+            )
         else:
             conn.execute(
                 f"CREATE TABLE {schema}.events (position bigserial PRIMARY KEY,"
@@ -55,18 +69,29 @@ def setup(dsn: str, scheme: str) -> str:
     return schema
 
 
+def strom_writer(dsn: str, schema: str, wid: int, seconds: float, out: Any) -> None:
+    store = es.connect(dsn, schema=schema)
+    event = [es.NewEvent("Deposited", b'{"amount": 10}')]
+    n = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        store.append(f"w{wid}", event, n)
+        n += 1
+    store.close()
+    out.put(n)
+
+
 def writer(dsn: str, scheme: str, schema: str, wid: int, seconds: float, out: Any) -> None:
+    if scheme == "strom":
+        strom_writer(dsn, schema, wid, seconds, out)
+        return
     if scheme == "serial":
         sql = (
             f"WITH p AS (UPDATE {schema}.counter SET last = last + 1 WHERE id = 1 RETURNING last)"
             f" INSERT INTO {schema}.events SELECT p.last, %s, %s, %s FROM p"
         )
     elif scheme == "advisory":
-        sql = (
-            f"WITH l AS (SELECT pg_advisory_xact_lock(7227)) INSERT INTO {schema}.events"
-            f" (position, stream, version, data) SELECT nextval('{schema}.events_position_seq'),"
-            " %s, %s, %s FROM l"
-        )
+        sql = f"SELECT {schema}.append(%s, %s, %s)"
     else:
         sql = f"INSERT INTO {schema}.events (stream, version, data) VALUES (%s, %s, %s)"
     data = b'{"amount": 10}'
@@ -85,11 +110,19 @@ def reader(dsn: str, scheme: str, schema: str, stop: Any, out: Any) -> None:
     gaps_in_positions = 0
     cursor: tuple[int, int] = (0, 0)
     last_pos = 0
-    lags: list[float] = []
+    store = es.connect(dsn, schema=schema) if scheme == "strom" else None
     with psycopg.connect(dsn, autocommit=True) as conn:
         while True:
             stopping = stop.is_set()
-            if scheme == "xid8":
+            if store is not None:
+                events = store.read_all(last_pos + 1, limit=1000)
+                rows = [(e.position,) for e in events]
+                for (pos,) in rows:
+                    if pos != last_pos + 1:
+                        gaps_in_positions += 1
+                    last_pos = pos
+                    seen.add(pos)
+            elif scheme == "xid8":
                 rows = conn.execute(
                     f"SELECT xid::text::bigint, position FROM {schema}.events"
                     " WHERE (xid::text::bigint, position) > (%s, %s)"
@@ -119,13 +152,14 @@ def reader(dsn: str, scheme: str, schema: str, stop: Any, out: Any) -> None:
         all_positions = {
             int(r[0]) for r in conn.execute(f"SELECT position FROM {schema}.events").fetchall()
         }
+    if store is not None:
+        store.close()
     out.put(
         {
             "delivered": len(seen),
             "committed": int(total[0]) if total else 0,
             "skipped": len(all_positions - seen),
             "position_holes_seen": gaps_in_positions,
-            "lag_samples": len(lags),
         }
     )
 

@@ -4,9 +4,11 @@ same transaction as the read model, so a crash never applies an event twice or l
 A projection is an object with a ``name`` and three methods that receive the store's own
 transaction (``psycopg.Connection`` on PostgreSQL, ``sqlite3.Connection`` on SQLite):
 ``setup`` creates its tables (idempotently), ``reset`` empties them (for a rebuild), and
-``handle`` applies one event. :class:`ProjectionRunner` reads batches after the checkpoint and,
-per batch, in one transaction: locks the checkpoint, applies the events, moves the
-checkpoint. Two runners of one projection take turns on that lock.
+``handle`` applies one event. On PostgreSQL the connection's ``search_path`` starts with the
+store's schema, so unqualified tables of a read model live next to the events.
+:class:`ProjectionRunner` reads batches after the checkpoint and, per batch, in one
+transaction: locks the checkpoint, applies the events, moves the checkpoint. Two runners of
+one projection take turns on that lock.
 
 Example:
     >>> import strom.es as es

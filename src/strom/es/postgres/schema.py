@@ -1,17 +1,20 @@
 """Tables and the append function of the PostgreSQL event store, in one schema of their own.
 
-The global order: ``log`` is a one-row table. An append updates it (position += n) after the
-stream's version check and before inserting its events, so its row lock is held until the
-append commits. Appends therefore take positions in commit order, positions are dense (a
-rolled-back append rolls its increment back too), and a reader that sees position ``n`` sees
-every position below ``n``: no sequence gaps, nothing for a reader to skip. Commits become
-visible before their locks are released, so the next appender's positions always follow
-visible ones. The alternative, a sequence plus each row's transaction id read below
-``pg_snapshot_xmin(pg_current_snapshot())``, lets writers commit concurrently but makes every
-reader wait for the oldest open transaction of the whole server; ``bench/es/ordering.py``
-measures both (docs/event-sourcing.md has the figures and the reasoning).
+The global order: ``log`` is a one-row table holding the last position and timestamp. Every
+append first updates it (position += n), so that row's lock is held until the append
+commits; then, with a fresh snapshot, it reads the stream's version and checks the expected
+version (a mismatch raises, rolling the increment back), and numbers its events from the old
+position. Appends therefore commit one at a time in position order, positions are dense (a
+rolled-back append rolls its increment back), and a reader that sees position ``n`` sees
+every position below ``n``: no sequence gaps, nothing for a reader to skip. This holds
+because PostgreSQL makes a commit visible before it releases the transaction's locks, and
+each statement of the (VOLATILE, READ COMMITTED) function takes a fresh snapshot, so the next
+appender sees every event before its own. The alternatives (a sequence plus each row's
+transaction id read below ``pg_snapshot_xmin(pg_current_snapshot())``; an advisory lock)
+are measured by ``bench/es/ordering.py``; docs/event-sourcing.md has the figures and the
+reasoning.
 
-The one-round-trip append is a PL/pgSQL function: check, lock, number, insert, notify.
+The one-round-trip append is a PL/pgSQL function: lock and number, check, insert, notify.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import re
 from strom.es.errors import InvalidEventError
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+CONFLICT_SQLSTATE = "SE409"
+"""Raised by the append function on a version mismatch; the message is the actual version."""
 
 
 def check_schema(name: str) -> str:
@@ -56,8 +61,7 @@ def ddl(schema: str) -> list[str]:
             UNIQUE (stream_id, version))""",
         f"""CREATE TABLE IF NOT EXISTS {s}.streams (
             stream_id text PRIMARY KEY,
-            version bigint NOT NULL,
-            updated bigint NOT NULL)""",
+            created bigint NOT NULL)""",
         f"""CREATE TABLE IF NOT EXISTS {s}.snapshots (
             stream_id text NOT NULL,
             type text NOT NULL,
@@ -66,26 +70,25 @@ def ddl(schema: str) -> list[str]:
             recorded_at bigint NOT NULL,
             data bytea NOT NULL,
             PRIMARY KEY (stream_id, type, schema_version, version))""",
-        f"""CREATE TABLE IF NOT EXISTS {s}.checkpoints (
-            name text PRIMARY KEY,
-            position bigint NOT NULL,
-            updated bigint NOT NULL)""",
-        # fillfactor leaves room on the page for HOT updates of the single row.
         f"""CREATE TABLE IF NOT EXISTS {s}.log (
             id integer PRIMARY KEY CHECK (id = 1),
             position bigint NOT NULL,
             recorded_at bigint NOT NULL) WITH (fillfactor = 20)""",
         f"INSERT INTO {s}.log VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING",
+        f"""CREATE TABLE IF NOT EXISTS {s}.checkpoints (
+            name text PRIMARY KEY,
+            position bigint NOT NULL,
+            updated bigint NOT NULL)""",
         append_function(s),
     ]
 
 
 def append_function(s: str) -> str:
-    """``append_events``: returns (ok, stream version, last position); ok is false on a
-    version conflict, with the stream's actual version. Expected: >= 0 exact (0 = no stream),
-    -1 any, -2 stream exists. A new stream's row is inserted after the order lock: two
-    creators of one stream race on its key, the loser gets unique_violation and the client
-    retries, now finding the row."""
+    """``append_events``: returns (ok, stream version, last position), or raises
+    CONFLICT_SQLSTATE with the stream's actual version as the message. Expected: >= 0 exact
+    (0 = no stream), -1 any, -2 stream exists. Everything after the order lock reads with a
+    fresh snapshot (one per statement: the function is VOLATILE and runs in READ COMMITTED),
+    so it sees every append that held the lock before."""
     return f"""
 CREATE OR REPLACE FUNCTION {s}.append_events(
     p_stream text, p_expected bigint, p_ids uuid[], p_types text[], p_type_versions integer[],
@@ -93,48 +96,42 @@ CREATE OR REPLACE FUNCTION {s}.append_events(
     p_snap_type text DEFAULT NULL, p_snap_schema integer DEFAULT NULL,
     p_snap_data bytea DEFAULT NULL)
 RETURNS TABLE (ok boolean, stream_version bigint, last_position bigint)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     v_n integer := coalesce(cardinality(p_ids), 0);
     v_current bigint;
-    v_exists boolean;
-    v_position bigint;
+    v_last bigint;
+    v_last_ts bigint;
     v_ts bigint;
 BEGIN
-    SELECT st.version INTO v_current FROM {s}.streams st
-        WHERE st.stream_id = p_stream FOR UPDATE;
-    v_exists := FOUND;
-    IF NOT v_exists THEN
-        v_current := 0;
-    END IF;
+    UPDATE {s}.log lg SET position = lg.position + v_n,
+        recorded_at = greatest(lg.recorded_at,
+                               (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+        RETURNING lg.position - v_n, lg.recorded_at INTO v_last, v_ts;
+    SELECT coalesce(max(ev.version), 0) INTO v_current FROM {s}.events ev
+        WHERE ev.stream_id = p_stream;
     IF (p_expected = -2 AND v_current = 0) OR (p_expected >= 0 AND v_current <> p_expected) THEN
-        RETURN QUERY SELECT false, v_current, 0::bigint;
-        RETURN;
+        -- Rolls the position increment back with the transaction: positions stay dense.
+        RAISE EXCEPTION USING ERRCODE = '{CONFLICT_SQLSTATE}', MESSAGE = v_current::text;
     END IF;
     IF v_n = 0 THEN
         IF p_snap_data IS NOT NULL AND v_current > 0 THEN
             INSERT INTO {s}.snapshots (stream_id, type, schema_version, version, recorded_at, data)
-                SELECT p_stream, p_snap_type, p_snap_schema, v_current, st.updated, p_snap_data
-                FROM {s}.streams st WHERE st.stream_id = p_stream
+                SELECT p_stream, p_snap_type, p_snap_schema, v_current, ev.recorded_at, p_snap_data
+                FROM {s}.events ev WHERE ev.stream_id = p_stream AND ev.version = v_current
                 ON CONFLICT (stream_id, type, schema_version, version)
                 DO UPDATE SET data = excluded.data;
         END IF;
-        RETURN QUERY SELECT true, v_current, (SELECT lg.position FROM {s}.log lg);
+        RETURN QUERY SELECT true, v_current, v_last;
         RETURN;
     END IF;
-    UPDATE {s}.log lg SET position = lg.position + v_n,
-        recorded_at = greatest(lg.recorded_at,
-                               (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-        RETURNING lg.position, lg.recorded_at INTO v_position, v_ts;
-    IF v_exists THEN
-        UPDATE {s}.streams st SET version = v_current + v_n, updated = v_ts
-            WHERE st.stream_id = p_stream;
-    ELSE
-        INSERT INTO {s}.streams (stream_id, version, updated) VALUES (p_stream, v_n, v_ts);
+    IF v_current = 0 THEN
+        INSERT INTO {s}.streams (stream_id, created) VALUES (p_stream, v_ts)
+            ON CONFLICT (stream_id) DO NOTHING;
     END IF;
     INSERT INTO {s}.events (position, stream_id, version, id, type, type_version,
                             recorded_at, data, metadata)
-        SELECT v_position - v_n + e.i, p_stream, v_current + e.i, e.id, e.type, e.tv,
+        SELECT v_last + e.i, p_stream, v_current + e.i, e.id, e.type, e.tv,
                v_ts, e.data, e.meta
         FROM unnest(p_ids, p_types, p_type_versions, p_data, p_metadata)
              WITH ORDINALITY AS e(id, type, tv, data, meta, i);
@@ -144,7 +141,7 @@ BEGIN
             ON CONFLICT (stream_id, type, schema_version, version)
             DO UPDATE SET data = excluded.data, recorded_at = excluded.recorded_at;
     END IF;
-    PERFORM pg_notify('{channel(s)}', v_position::text);
-    RETURN QUERY SELECT true, v_current + v_n, v_position;
+    PERFORM pg_notify('{channel(s)}', (v_last + v_n)::text);
+    RETURN QUERY SELECT true, v_current + v_n, v_last + v_n;
 END
 $fn$"""

@@ -25,7 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from strom.errors import EventStoreError
 from strom.es.errors import ConcurrencyError
-from strom.es.postgres.schema import channel, check_schema, ddl
+from strom.es.postgres.schema import CONFLICT_SQLSTATE, channel, check_schema, ddl
 from strom.es.store import READ_ALL_LIMIT, AsOf, SqlTransaction, as_of_ms, check_range
 from strom.es.subscription import Subscription
 from strom.es.types import (
@@ -124,7 +124,12 @@ class PostgresEventStore:
                 kwargs={
                     "autocommit": True,
                     "connect_timeout": max(1, int(timeout)),
-                    "options": f"-c lock_timeout={lock_ms}",
+                    # The order's correctness needs a fresh snapshot per statement inside the
+                    # append function: READ COMMITTED, whatever the server's default.
+                    "options": f"-c lock_timeout={lock_ms} "
+                    "-c default_transaction_isolation=read\\ committed "
+                    # Read models of projections land in the store's schema by default.
+                    f"-c search_path={s},public",
                 },
                 open=True,
                 name=f"strom-es-{s}",
@@ -198,18 +203,17 @@ class PostgresEventStore:
             snapshot.data if snapshot else None,
         )
         with self._connection() as conn:
-            for attempt in (1, 2):
-                try:
-                    row = conn.execute(self._sql_append, params).fetchone()
-                    break
-                except pg_errors.UniqueViolation:
-                    # Two creators of one stream: the loser retries and now finds its row.
-                    if attempt == 2:
-                        raise
+            try:
+                row = conn.execute(self._sql_append, params).fetchone()
+            except psycopg.Error as exc:
+                if exc.sqlstate == CONFLICT_SQLSTATE and exc.diag.message_primary is not None:
+                    actual = int(exc.diag.message_primary)
+                    raise ConcurrencyError(
+                        stream_id, expected=expected_version, actual=actual
+                    ) from None
+                raise
         assert row is not None
-        ok, version, position = row
-        if not ok:
-            raise ConcurrencyError(stream_id, expected=expected_version, actual=version)
+        _, version, position = row
         return AppendResult(version, position)
 
     # --- reads ---------------------------------------------------------------------------
@@ -260,17 +264,22 @@ class PostgresEventStore:
         check_stream_id(stream_id)
         with self._connection() as conn:
             row = conn.execute(
-                f"SELECT version FROM {self.schema}.streams WHERE stream_id = %s", (stream_id,)
+                f"SELECT max(version) FROM {self.schema}.events WHERE stream_id = %s",
+                (stream_id,),
             ).fetchone()
-        return int(row[0]) if row else 0
+        return int(row[0]) if row and row[0] is not None else 0
 
     def streams(self, *, prefix: str = "", limit: int = 1000) -> list[StreamInfo]:
         """Streams whose id starts with ``prefix``, by id."""
         check_positive("limit", limit)
         with self._connection() as conn:
             rows = conn.execute(
-                f"SELECT stream_id, version, updated FROM {self.schema}.streams "
-                "WHERE stream_id >= %s AND left(stream_id, %s) = %s ORDER BY stream_id LIMIT %s",
+                "SELECT st.stream_id, last.version, last.recorded_at "
+                f"FROM {self.schema}.streams st CROSS JOIN LATERAL "
+                f"(SELECT ev.version, ev.recorded_at FROM {self.schema}.events ev "
+                "WHERE ev.stream_id = st.stream_id ORDER BY ev.version DESC LIMIT 1) last "
+                "WHERE st.stream_id >= %s AND left(st.stream_id, %s) = %s "
+                "ORDER BY st.stream_id LIMIT %s",
                 (prefix, len(prefix), prefix, limit),
             ).fetchall()
         return [StreamInfo(*r) for r in rows]

@@ -10,8 +10,7 @@ SCHEMA = (
     " id BLOB NOT NULL, type TEXT NOT NULL, type_version INTEGER NOT NULL,"
     " recorded_at INTEGER NOT NULL, data BLOB NOT NULL, metadata BLOB NOT NULL)",
     "CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream_id, version)",
-    "CREATE TABLE IF NOT EXISTS streams ("
-    " stream_id TEXT PRIMARY KEY, version INTEGER NOT NULL, updated INTEGER NOT NULL)"
+    "CREATE TABLE IF NOT EXISTS streams (stream_id TEXT PRIMARY KEY, created INTEGER NOT NULL)"
     " WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS snapshots ("
     " stream_id TEXT NOT NULL, type TEXT NOT NULL, schema_version INTEGER NOT NULL,"

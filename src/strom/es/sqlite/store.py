@@ -178,7 +178,9 @@ class SqliteEventStore:
         try:
             with self._write() as conn:
                 row = conn.execute(
-                    "SELECT version, updated FROM streams WHERE stream_id = ?", (stream_id,)
+                    "SELECT version, recorded_at FROM events WHERE stream_id = ? "
+                    "ORDER BY version DESC LIMIT 1",
+                    (stream_id,),
                 ).fetchone()
                 current = row[0] if row else 0
                 if not expected_matches(code, current):
@@ -211,12 +213,11 @@ class SqliteEventStore:
                     conn.execute(insert, rows[0])
                 else:
                     conn.executemany(insert, rows)
-                conn.execute(
-                    "INSERT INTO streams (stream_id, version, updated) VALUES (?, ?, ?) "
-                    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
-                    "updated = excluded.updated",
-                    (stream_id, current + n, ts),
-                )
+                if current == 0:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO streams (stream_id, created) VALUES (?, ?)",
+                        (stream_id, ts),
+                    )
                 if snapshot is not None:
                     self._put_snapshot(conn, stream_id, current + n, ts, snapshot)
                 return AppendResult(current + n, last + n)
@@ -290,17 +291,20 @@ class SqliteEventStore:
         check_stream_id(stream_id)
         with self._lock:
             row = self._conn.execute(
-                "SELECT version FROM streams WHERE stream_id = ?", (stream_id,)
+                "SELECT max(version) FROM events WHERE stream_id = ?", (stream_id,)
             ).fetchone()
-        return int(row[0]) if row else 0
+        return int(row[0]) if row and row[0] is not None else 0
 
     def streams(self, *, prefix: str = "", limit: int = 1000) -> list[StreamInfo]:
         """Streams whose id starts with ``prefix``, by id."""
         check_positive("limit", limit)
         with self._lock:
             rows = self._conn.execute(
-                "SELECT stream_id, version, updated FROM streams WHERE stream_id >= ? "
-                "AND substr(stream_id, 1, ?) = ? ORDER BY stream_id LIMIT ?",
+                "SELECT st.stream_id, ev.version, ev.recorded_at FROM streams st "
+                "JOIN events ev ON ev.stream_id = st.stream_id AND ev.version = "
+                "(SELECT max(version) FROM events WHERE stream_id = st.stream_id) "
+                "WHERE st.stream_id >= ? AND substr(st.stream_id, 1, ?) = ? "
+                "ORDER BY st.stream_id LIMIT ?",
                 (prefix, len(prefix), prefix, limit),
             ).fetchall()
         return [StreamInfo(*r) for r in rows]
