@@ -21,8 +21,9 @@ Time (``W`` = the watermark the runtime passes, ``g`` = grace; the left side's w
 The in-memory index of unmatched records (to emit them at the right watermark without
 scanning the stores) is rebuilt from the stores when a core is built, so a new core over
 restored stores continues exactly; emitted records are deleted from their store, so a restart
-never emits them twice. Expiry (garbage collection) runs every ``segment_interval`` of
-watermark progress: records past their close are never read again, so it need not be sooner.
+never emits them twice. Expiry (garbage collection) runs every ``expire_every`` ms of
+watermark progress (default: the definition's ``segment_interval``, the granularity at which
+the store can drop data anyway): records past their close are never read again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import heapq
 from collections.abc import Callable
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from strom.errors import ConfigError
 from strom.joins.codec import Buffered
 from strom.joins.definitions import Interval, JoinWindows
 from strom.joins.types import Output, check_how, check_joiner
@@ -92,14 +94,19 @@ class BufferedJoin(Generic[K, R]):
         joiner: Callable[[Any, Any], R],
         definition: JoinWindows | Interval,
         how: str,
+        expire_every: int | None = None,
     ) -> None:
         where = self._kind
         check_joiner(joiner, where)
         self.how = check_how(how, self._hows, where)
+        if expire_every is not None and (type(expire_every) is not int or expire_every <= 0):
+            raise ConfigError(
+                f"{where}: expire_every must be an int of ms > 0, got {expire_every!r}"
+            )
         self.definition = definition
         self._joiner = joiner
         self._grace = definition.grace
-        self._step = definition.segment_interval
+        self._step = definition.segment_interval if expire_every is None else expire_every
         self._left = _Side(
             left_store, definition.after, definition.before, how in ("left", "outer"), True
         )
@@ -122,6 +129,60 @@ class BufferedJoin(Generic[K, R]):
     def watermark(self) -> int | None:
         """The highest watermark seen (None before the first)."""
         return self._watermark
+
+    @property
+    def deadline(self) -> int | None:
+        """The lowest watermark at which :meth:`advance` may emit something (None: nothing
+        waits). Cheap: the runtime may skip ``advance`` below it."""
+        grace = self._grace
+        marks = [
+            side.heap[0][0] + side.ahead + grace + 1
+            for side in (self._left, self._right)
+            if side.heap
+        ]
+        return min(marks) if marks else None
+
+    def expire(self) -> None:
+        """Expire everything the watermark has closed, now rather than at the next step.
+
+        Call it before a checkpoint: the stores' expiry horizons then say exactly which
+        watermark they reflect (:meth:`restored_watermark`).
+        """
+        watermark = self._watermark
+        if watermark is None:
+            return
+        for side in (self._left, self._right):
+            bound = watermark - side.ahead - self._grace
+            if bound > side.expired_to:
+                side.store.expire(bound)
+                side.expired_to = bound
+
+    def restored_watermark(self) -> int | None:
+        """The lowest watermark the stores' contents imply (None: nothing expired yet).
+
+        Exact when :meth:`expire` ran before the stores were committed; otherwise up to one
+        expiry step (``segment_interval``) behind. The runtime starts the restored task's
+        watermark there at least, so that what had closed stays closed.
+        """
+        marks = [
+            horizon + side.ahead + self._grace
+            for side in (self._left, self._right)
+            if (horizon := side.store.expired_before) is not None
+        ]
+        return max(marks) if marks else None
+
+    def reset(self) -> None:
+        """The stores dropped their uncommitted writes (``discard``, a rewind): rebuild the
+        in-memory index from them and forget the watermark (the next call brings the
+        runtime's, rewound too)."""
+        self._watermark = None
+        for side in (self._left, self._right):
+            side.pending.clear()
+            side.heap.clear()
+            horizon = side.store.expired_before
+            side.expired_to = MIN_TIME if horizon is None else horizon
+            if side.tracked:
+                self._index(side)
 
     def process_left(
         self, key: K, value: Any, timestamp: int, watermark: int | None

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from strom.errors import ConfigError
 from strom.joins.types import to_ms
 
-_MIN_SEGMENT = 1_000
+_MIN_SEGMENT = 60_000
 
 
 def _suggested_segment(before: int, after: int, grace: int) -> int:
-    # About half of a record's stay in the store (as docs/state.md advises), at least a second
-    # so that narrow windows do not make a segment per millisecond.
+    # Kafka Streams' choice for join stores: half the retention, at least a minute. A fetch
+    # reads one storage range per segment its window touches (the main cost of a join), so
+    # narrow windows are better served by one wide segment than by many thin ones.
     return max(_MIN_SEGMENT, (max(before, 0) + max(after, 0) + grace) // 2)
 
 
@@ -68,6 +69,11 @@ class JoinWindows:
     def segment_interval(self) -> int:
         """A segment interval (ms) for the join's window stores."""
         return _suggested_segment(self.before, self.after, self.grace)
+
+    @property
+    def retention_ms(self) -> int:
+        """How long (event time past its timestamp) a record may stay buffered."""
+        return max(self.before, self.after, 0) + self.grace
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,11 @@ class Interval:
     def segment_interval(self) -> int:
         """A segment interval (ms) for the join's window stores."""
         return _suggested_segment(self.before, self.after, self.grace)
+
+    @property
+    def retention_ms(self) -> int:
+        """How long (event time past its timestamp) a record may stay buffered."""
+        return max(self.before, self.after, 0) + self.grace
 
 
 def within(size: object, *, grace: object = 0) -> JoinWindows:

@@ -48,6 +48,8 @@ class IntervalJoin(BufferedJoin[K, R], Generic[K, VL, VR, R]):
         joiner: ``(left_value, right_value) -> output value`` (right None: left join).
         bounds: the :class:`~strom.joins.Interval` (required).
         how: ``"inner"`` or ``"left"``.
+        expire_every: ms of watermark progress between store expiries (garbage collection);
+            default: the definition's ``segment_interval``.
     """
 
     _kind = "interval join"
@@ -61,6 +63,7 @@ class IntervalJoin(BufferedJoin[K, R], Generic[K, VL, VR, R]):
         *,
         bounds: Interval | None,
         how: str = "inner",
+        expire_every: int | None = None,
     ) -> None:
         if bounds is None:
             raise ConfigError(
@@ -71,4 +74,4 @@ class IntervalJoin(BufferedJoin[K, R], Generic[K, VL, VR, R]):
             raise ConfigError(
                 f"interval join: bounds must be strom.joins.interval(lower, upper), got {bounds!r}"
             )
-        super().__init__(left_store, right_store, joiner, bounds, how)
+        super().__init__(left_store, right_store, joiner, bounds, how, expire_every)

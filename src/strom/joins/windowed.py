@@ -60,6 +60,8 @@ class WindowedJoin(BufferedJoin[K, R], Generic[K, VL, VR, R]):
         joiner: ``(left_value, right_value) -> output value`` (None for the missing side).
         window: the :class:`~strom.joins.JoinWindows` (required).
         how: ``"inner"``, ``"left"`` or ``"outer"``.
+        expire_every: ms of watermark progress between store expiries (garbage collection);
+            default: the definition's ``segment_interval``.
     """
 
     _kind = "windowed join"
@@ -73,6 +75,7 @@ class WindowedJoin(BufferedJoin[K, R], Generic[K, VL, VR, R]):
         *,
         window: JoinWindows | None,
         how: str = "inner",
+        expire_every: int | None = None,
     ) -> None:
         if window is None:
             raise ConfigError(
@@ -85,4 +88,4 @@ class WindowedJoin(BufferedJoin[K, R], Generic[K, VL, VR, R]):
                 f"windowed join: window must be strom.joins.within(...) or join_window(...), "
                 f"got {window!r}"
             )
-        super().__init__(left_store, right_store, joiner, window, how)
+        super().__init__(left_store, right_store, joiner, window, how, expire_every)

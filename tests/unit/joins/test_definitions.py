@@ -85,6 +85,8 @@ def test_window_joins_need_a_window_and_a_joiner(stores: Any) -> None:
         WindowedJoin(left, right, pair, window=within(5), how="full")
     with pytest.raises(ConfigError, match="interval join: how must be one of 'inner', 'left'"):
         IntervalJoin(left, right, pair, bounds=interval(0, 5), how="outer")
+    with pytest.raises(ConfigError, match="expire_every must be an int of ms > 0, got 0"):
+        WindowedJoin(left, right, pair, window=within(5), expire_every=0)
 
 
 def test_table_joins_need_a_joiner_and_a_known_how(table: TableCore[str, Any]) -> None:

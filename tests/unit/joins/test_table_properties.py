@@ -33,8 +33,8 @@ from tests.unit.joins.reference import (
 from tests.unit.joins.support import BACKENDS, flush_all, replicas, table_harness
 
 _SETTINGS = {
-    "memory": settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck)),
-    "rocksdb": settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck)),
+    "memory": settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck)),
+    "rocksdb": settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck)),
 }
 
 KEYS = st.sampled_from(["a", "b", "c", "d"])
@@ -222,7 +222,7 @@ def test_table_changes_match_a_dict(backend: str) -> None:
     _SETTINGS[backend](given(UPDATES)(lambda ops: _table_changes(backend, ops)))()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(UPDATES)
 def test_filter_and_map_values_retract_exactly(ops: list[tuple[Any, ...]]) -> None:
     _views(ops)
