@@ -33,6 +33,7 @@ class Runner:
         grace: int,
         backend: str,
         state_dir: Path,
+        reopen: bool = False,
     ) -> None:
         self.window = window
         self.aggregation = aggregation
@@ -40,6 +41,7 @@ class Runner:
         self.grace = grace
         self.backend = backend
         self.state_dir = state_dir
+        self.reopen = reopen
         self.spec = store_spec(window, aggregation, grace)
         self.changelog: list[Change] = []
         self.generation = 0
@@ -52,11 +54,14 @@ class Runner:
             options.update(state_dir=self.state_dir, app="t")
         if self.spec.segment_interval is not None:
             options["segment_interval"] = self.spec.segment_interval
-        # A new partition number is a fresh, empty local copy: restore everything.
+        # A new partition number is a fresh, empty local copy: restore everything. The same
+        # number reopens the local copy: restore from its checkpoint (everything if untrusted).
         self.store = OPENERS[self.spec.kind](
             "w", self.generation, string(), self.spec.value_serde, **options
         )
-        self.store.restore(self.changelog)
+        recovery = self.store.recovery
+        offset = 0 if recovery.needs_full_restore else recovery.checkpoint_offset
+        self.store.restore(self.changelog[offset:])
         return WindowedAggregation(
             self.window, self.aggregation, self.store, emit=self.emit, grace=self.grace
         )
@@ -64,12 +69,16 @@ class Runner:
     def flush(self) -> None:
         """A checkpoint: the store's changes go to the changelog."""
         self.changelog.extend(self.store.flush())
+        self.store.write_checkpoint(len(self.changelog))
 
     def restart(self) -> None:
-        """Checkpoint, lose the process, start again from the changelog."""
+        """Checkpoint, stop, start again from the changelog: a new store partition restored
+        from all of it, or (``reopen``) the same local copy and the changelog after its
+        checkpoint."""
         self.flush()
         self.store.close()
-        self.generation += 1
+        if not self.reopen:
+            self.generation += 1
         self.op = self._open()
 
     def call(self, call: Call) -> Any:

@@ -21,7 +21,7 @@ from tests.unit.windows.reference import reference
 from tests.unit.windows.strategies import KINDS, Scenario, scenarios
 
 BACKENDS = ["memory", "rocksdb"]
-EXAMPLES = {"memory": 100, "rocksdb": 12}
+EXAMPLES = {"memory": 60, "rocksdb": 8}
 
 
 def check(kind: str, emit: str, backend: str, scenario: Scenario) -> None:

@@ -1,0 +1,1 @@
+"""Window-operator micro-benchmarks (``python -m bench.windows``): see ``__main__``."""
