@@ -33,7 +33,7 @@ from strom.dsl.names import validate_name
 from strom.dsl.stream import Stream
 from strom.dsl.topic import Topic
 from strom.error_policies import ErrorPolicy
-from strom.errors import ConfigError, UnsupportedError
+from strom.errors import ConfigError
 from strom.log import choose_url, connect, mask_url, parse_url
 from strom.log.protocols import Log
 from strom.runtime.checkpoint import Guarantee
@@ -44,7 +44,7 @@ from strom.serde.primitives import string as string_serde
 
 log = logging.getLogger("strom.app")
 
-_GUARANTEES = ("at-least-once", "at-most-once")
+_GUARANTEES = ("at-least-once", "at-most-once", "exactly-once")
 _RESETS = ("earliest", "latest", "error")
 # Shared defaults: topics declared without serdes share these objects, so the runtime can see
 # that their bytes need no re-encoding between them.
@@ -77,8 +77,10 @@ class App:
             ``run(broker=)`` / ``strom run --broker`` > ``$STROM_BROKER`` > this ``broker``
             > ``local://$STROM_HOME`` > ``local://./.strom``.
         guarantee: ``"at-least-once"`` (default: outputs acknowledged before offsets are
-            committed; a crash may repeat records) or ``"at-most-once"`` (offsets committed
-            before processing; a crash may lose records). ``"exactly-once"`` comes later.
+            committed; a crash may repeat records), ``"at-most-once"`` (offsets committed
+            before processing; a crash may lose records) or ``"exactly-once"`` (outputs,
+            state changes, dead letters and input offsets committed in one transaction of
+            the log; read the outputs with read_committed consumers).
         commit_interval: time between checkpoints.
         shutdown_timeout: how long a graceful shutdown may take before the process exits.
         batch_size: most records processed per poll.
@@ -105,6 +107,8 @@ class App:
             ``metrics_port`` is set.
         stall_timeout: ``/health`` answers 503 when the processing loop has not come back to
             poll for this long (a step or sink blocked); default 5 minutes.
+        transaction_timeout: exactly-once: how long a transaction may stay open before the
+            broker aborts it (default 10 s).
         state_backend: where stateful steps (aggregations, windows, joins) keep their state:
             ``"rocksdb"`` (default; on disk, so a restart restores only the changelog's tail)
             or ``"memory"`` (faster; restored in full from the changelog on start).
@@ -133,6 +137,7 @@ class App:
         lag_interval: timedelta | float = timedelta(seconds=10),
         step_timing: bool | None = None,
         stall_timeout: timedelta | float = timedelta(minutes=5),
+        transaction_timeout: timedelta | float = timedelta(seconds=10),
         state_backend: str = "rocksdb",
         state_dir: str | os.PathLike[str] = ".strom-state",
         idle_timeout: timedelta | float | None = None,
@@ -150,14 +155,10 @@ class App:
             not isinstance(metrics_port, int) or not 0 <= metrics_port < 65536
         ):
             raise ConfigError(f"metrics_port must be a port number 0..65535, got {metrics_port!r}")
-        if guarantee == "exactly-once":
-            raise UnsupportedError(
-                "guarantee='exactly-once' is not available in this version of strom; use "
-                "'at-least-once' (the default) or 'at-most-once'"
-            )
         if guarantee not in _GUARANTEES:
             raise ConfigError(
-                f"guarantee {guarantee!r} is unknown: use 'at-least-once' or 'at-most-once'"
+                f"guarantee {guarantee!r} is unknown: use 'at-least-once', 'at-most-once' or "
+                "'exactly-once'"
             )
         if auto_offset_reset not in _RESETS:
             raise ConfigError(
@@ -187,6 +188,7 @@ class App:
             lag_interval=_seconds(lag_interval, "lag_interval"),
             step_timing=step_timing,
             stall_timeout=_seconds(stall_timeout, "stall_timeout"),
+            transaction_timeout=_seconds(transaction_timeout, "transaction_timeout"),
             state_backend=state_backend,
             state_dir=os.fspath(state_dir),
             idle_timeout=None if idle_timeout is None else _seconds(idle_timeout, "idle_timeout"),

@@ -333,6 +333,10 @@ class DeadLetterWriter:
         self.delivered = 0
         """Records the log acknowledged so far."""
 
+    def use(self, producer: Producer) -> None:
+        """Send with ``producer`` from now on."""
+        self._producer = producer
+
     def send(
         self,
         topic: str,

@@ -91,6 +91,11 @@ class FailureTracker:
         self._attempts: dict[tuple[str, int, int], _Attempts] = {}
         self._waiting: dict[TopicPartition, int] = {}
 
+    @property
+    def dead_letters(self) -> DeadLetterWriter | None:
+        """The dead-letter writer (None when no policy writes dead letters)."""
+        return self._writer
+
     def failed(self, record: Record, step: str, error: BaseException) -> ErrorResponse:
         """``step`` raised ``error`` on ``record``: decide, count, log, and dead-letter if told.
 

@@ -9,6 +9,12 @@ at-least-once      at every ``commit_interval``: flush the sinks, flush the prod
 at-most-once       each polled batch's offsets are committed *before* it is processed
                    (:meth:`Checkpoint.before_batch`); the interval only flushes outputs.
                    A crash skips the rest of the batch in hand: no repeats, maybe loss.
+exactly-once       a transaction is always open on the application's transactional producer;
+                   every output, repartition, changelog and dead-letter record goes into it,
+                   and at every ``commit_interval`` the input offsets are sent into it
+                   (with the consumer's group metadata, which fences a zombie of an older
+                   generation) and it is committed. Anything that fails aborts it, and every
+                   task is rewound to its last committed offsets and state (the runner).
 =================  ===========================================================================
 
 With stateful steps, the commit follows the order of ``STATE_AND_TIME.md``: sinks flush, the
@@ -36,7 +42,7 @@ from strom.sinks.base import Sink
 if TYPE_CHECKING:
     from strom.runtime.state_tasks import StateTasks
 
-Guarantee = Literal["at-least-once", "at-most-once"]
+Guarantee = Literal["at-least-once", "at-most-once", "exactly-once"]
 
 log = logging.getLogger("strom.runtime")
 
@@ -65,8 +71,80 @@ class Checkpoint:
         self._sinks = tuple(sinks)
         self._state = state
         self._commit_first = guarantee == "at-most-once"
+        self.transactional = guarantee == "exactly-once"
+        self.in_transaction = False
+        """True while the exactly-once transaction is open."""
         self.dirty = False
         """True when records were processed since the last checkpoint (set by the runner)."""
+
+    def begin(self) -> None:
+        """Exactly-once: open the transaction the next outputs go into."""
+        if self.transactional and not self.in_transaction:
+            self._producer.begin_transaction()
+            self.in_transaction = True
+
+    def abort(self, timeout: float) -> None:
+        """Exactly-once: abort the open transaction (nothing of it becomes visible). The
+        caller rewinds every task to its last commit and opens the next one."""
+        if self.transactional and self.in_transaction:
+            self.in_transaction = False
+            self.dirty = False
+            self._producer.abort_transaction(timeout)
+
+    def use(self, producer: Producer) -> None:
+        """Send with ``producer`` from now on (a new transactional producer after a fatal
+        error of the old one)."""
+        self._producer = producer
+        self.in_transaction = False
+
+    def _next_offsets(self, tasks: list[Task], exact: bool) -> dict[TopicPartition, int]:
+        """The offsets to commit: after each task's last processed record, or the consumer's
+        position when it is further (it has read past transaction markers, which are not
+        records: without this a partition written transactionally would show a lag of one
+        forever). ``exact``: the tasks' own offsets only (records after them were returned
+        but not processed)."""
+        offsets: dict[TopicPartition, int] = {}
+        position = self._consumer.position
+        for task in tasks:
+            if not task.pending:
+                continue
+            if exact:
+                offsets[task.tp] = task.next_offset
+                continue
+            at = position(task.tp)
+            offsets[task.tp] = at if at is not None and at > task.next_offset else task.next_offset
+        return offsets
+
+    def _commit_transaction(
+        self, tasks: list[Task], timeout: float, exact: bool
+    ) -> dict[TopicPartition, int]:
+        """Exactly-once: changelogs and offsets into the transaction, then commit it."""
+        for sink in self._sinks:
+            sink.flush()  # sinks outside the log cannot join the transaction: at least once
+        state = self._state
+        if state is not None:
+            state.prepare(self._producer)
+        offsets = self._next_offsets(tasks, exact)
+        if offsets:
+            owned = set(self._consumer.assignment())
+            offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        if offsets:
+            self._producer.send_offsets_to_transaction(
+                offsets, self._consumer.group_metadata(), timeout
+            )
+        self._producer.commit_transaction(timeout)
+        self.in_transaction = False
+        self.dirty = False
+        if state is not None:
+            state.commit()
+        for task in tasks:
+            if task.tp in offsets:
+                task.base = offsets[task.tp]
+        if state is not None:
+            state.write_checkpoints()
+        log.debug("committed transaction with %s", offsets)
+        self.begin()
+        return offsets
 
     def before_batch(
         self, records: Sequence[Record], tasks: dict[tuple[str, int], Task]
@@ -94,7 +172,9 @@ class Checkpoint:
                 task.base = end
         return None
 
-    def commit(self, tasks: Iterable[Task], timeout: float) -> dict[TopicPartition, int]:
+    def commit(
+        self, tasks: Iterable[Task], timeout: float, *, exact: bool = False
+    ) -> dict[TopicPartition, int]:
         """Make processed work durable: flush sinks and producer, then commit offsets.
 
         Returns the committed offsets. Raises what the sinks, the producer or the consumer
@@ -104,6 +184,8 @@ class Checkpoint:
         tasks = list(tasks)
         if not self.dirty and not any(t.pending for t in tasks):
             return {}
+        if self.transactional:
+            return self._commit_transaction(tasks, timeout, exact)
         for sink in self._sinks:
             sink.flush()
         state = self._state
@@ -120,7 +202,7 @@ class Checkpoint:
         if state is not None:
             state.commit()
         self.dirty = False
-        offsets = {t.tp: t.next_offset for t in tasks if t.pending}
+        offsets = self._next_offsets(tasks, exact)
         if offsets and not self._commit_first:
             # Never commit for a partition another member owns (it would move that member's
             # progress): only what is assigned to this consumer now.

@@ -277,6 +277,12 @@ class Operations:
         if self._tracker is not None:
             self._tracker.settle(next_offsets)
 
+    def use_producer(self, producer: Producer) -> None:
+        """Write dead letters with ``producer`` from now on (a replaced transactional one)."""
+        tracker = self._tracker
+        if tracker is not None and tracker.dead_letters is not None:
+            tracker.dead_letters.use(producer)
+
     def client_errors(self, **clients: object) -> None:
         """Publish the errors the log's clients went on after (``survived_errors`` of the
         Kafka clients; other backends have none)."""

@@ -38,6 +38,7 @@ from strom.runtime.checkpoint import Checkpoint
 from strom.runtime.compile import CompiledSource, compile_source
 from strom.runtime.deliveries import DeliveryFailure
 from strom.runtime.functions.base import Fn
+from strom.runtime.identity import ProcessSlot
 from strom.runtime.operations import Operations
 from strom.runtime.plan import Plan, build_plan
 from strom.runtime.settings import Settings
@@ -104,6 +105,10 @@ class Runner:
         self._refused: list[DeliveryFailure] = []
         self._careful_producer: Producer | None = None
         self._careful_ends: dict[Task, int] = {}
+        # Exactly-once: input records whose outputs the log refused, by position.
+        self._poison: dict[tuple[str, int, int], DeliveryFailure] = {}
+        self._transactional_id: str | None = None
+        self._slot_held: ProcessSlot | None = None
         # The timestamp of the batch's last processed record of each partition (latency).
         self._stamps: dict[Task, int] = {}
         self._logger = ContextLogger(_logger, app=settings.name)
@@ -135,7 +140,7 @@ class Runner:
         settings = self.settings
         self._admin = self._log.admin()
         prepare_topics(self._admin, self.plan, timeout=settings.shutdown_timeout)
-        self._producer = self._log.producer(options=settings.producer_options)
+        self._producer = self._new_producer()
         self._consumer = self._log.consumer(
             settings.name,
             auto_offset_reset=settings.auto_offset_reset,
@@ -151,6 +156,7 @@ class Runner:
         )
         if self.state is not None:
             self.state.restore_listener = self.operations.restoring
+        self._checkpoint.begin()
         self._next_checkpoint = time.monotonic() + settings.commit_interval
         self.operations.start(
             self._admin, self._producer, self._consumer, sources=self.source_topics
@@ -282,6 +288,7 @@ class Runner:
             self._maybe_end_careful(caught_up=True)  # ends with a checkpoint
             return
         self.operations.client_errors(consumer=self._consumer, producer=self._producer)
+        transactional = self._checkpoint.transactional
         try:
             started = time.monotonic()
             if self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout):
@@ -292,11 +299,22 @@ class Runner:
             self._rewind(())
             self._begin_careful(refused)
         except FlushTimeoutError as exc:
-            self._logger.warning("not committing yet: %s", exc)
+            if transactional:
+                self._abort(exc)
+            else:
+                self._logger.warning("not committing yet: %s", exc)
         except CommitError as exc:
-            # Usually a rebalance under way; the next poll settles it and the offsets are
-            # committed at the next checkpoint (or by the new owner re-reading them).
-            self._logger.warning("commit failed, retrying at the next checkpoint: %s", exc)
+            if transactional:
+                self._abort(exc)
+            else:
+                # Usually a rebalance under way; the next poll settles it and the offsets are
+                # committed at the next checkpoint (or by the new owner re-reading them).
+                self._logger.warning("commit failed, retrying at the next checkpoint: %s", exc)
+        except StromError as exc:
+            if not transactional:
+                raise
+            # Fenced, timed out, refused: nothing of the transaction is visible.
+            self._abort(exc)
         self._next_checkpoint = time.monotonic() + self.settings.commit_interval
 
     # -- careful mode: which input records did the log refuse outputs of? -------------------
@@ -314,6 +332,11 @@ class Runner:
         self._careful = {task.tp: until for task, until in self._careful_ends.items()}
         self._careful_ends = {}
         self._refused = []
+        assert self._checkpoint is not None and self._producer is not None
+        if self._checkpoint.transactional:
+            # The re-read goes into a transaction of its own, tracked; see _maybe_end_careful.
+            self._recompile(self._producer, self._refused)
+            return
         options = dict(self.settings.producer_options)
         if self._log.url.startswith("kafka://"):
             options.update({"batch.num.messages": 1, "linger.ms": 0})
@@ -333,6 +356,10 @@ class Runner:
         ]
         if behind and not caught_up:
             return
+        assert self._checkpoint is not None
+        if self._checkpoint.transactional:
+            self._end_careful_transaction()
+            return
         producer, self._careful_producer = self._careful_producer, None
         try:
             if producer is not None:
@@ -351,6 +378,33 @@ class Runner:
         for failure in refused:
             self._refused_output(failure)
         self.checkpoint()
+
+    def _end_careful_transaction(self) -> None:
+        """Exactly-once careful mode: commit the re-read; if the log refuses outputs again,
+        abort, and remember the input records they came from: when read again, each gets its
+        step's policy instead of being processed (so the next transaction holds no output
+        the log refuses)."""
+        assert self._checkpoint is not None and self._producer is not None
+        self._careful = None
+        try:
+            self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
+        except DeliveryError as exc:
+            refused, self._refused = self._refused, []
+            if not refused:
+                raise  # a refusal no step is known for: stop
+            self._poison.update(
+                {(f.record.topic, f.record.partition, f.record.offset): f for f in refused}
+            )
+            self._recompile(self._producer, None)
+            self._abort(exc)
+            return
+        except StromError as exc:
+            self._recompile(self._producer, None)
+            self._abort(exc)
+            return
+        self._refused = []
+        self._recompile(self._producer, None)
+        self._next_checkpoint = time.monotonic() + self.settings.commit_interval
 
     def _refused_output(self, failure: DeliveryFailure) -> None:
         """Apply the policy of the step whose output for ``failure.record`` was refused."""
@@ -386,8 +440,31 @@ class Runner:
     def _process(self, records: Sequence[Record]) -> None:
         """Run ``records`` through their chains; after a failure that the step's error
         policy lets pass (skip, dead letter, retry), go on with the records after it."""
+        if self._poison:
+            records = self._skip_poison(records)
         while records:
             records = self._run(records)
+
+    def _skip_poison(self, records: Sequence[Record]) -> Sequence[Record]:
+        """Exactly-once: records whose outputs the log refused in an aborted transaction get
+        their step's policy (dead letter, skip...) instead of being processed again."""
+        poison = self._poison
+        kept: list[Record] = []
+        for record in records:
+            failure = poison.pop((record.topic, record.partition, record.offset), None)
+            if failure is None:
+                kept.append(record)
+                continue
+            if kept:
+                self._process(kept)
+                kept = []
+            task = self._tasks.get((record.topic, record.partition))
+            if task is not None:
+                task.next_offset = record.offset + 1
+                if task.base < 0:
+                    task.base = record.offset
+            self._refused_output(failure)
+        return kept
 
     def _run(self, records: Sequence[Record]) -> Sequence[Record]:
         """Run ``records`` through their chains; return those left when a failure's policy
@@ -446,6 +523,53 @@ class Runner:
         return self._tasks[topic, partition]
 
     # -- stateful tasks ---------------------------------------------------------------------
+
+    def _new_producer(self) -> Producer:
+        """The application's producer: transactional under exactly-once (its id stable per
+        process slot, so a restarted process fences its predecessor's open transaction)."""
+        settings = self.settings
+        if settings.guarantee != "exactly-once":
+            return self._log.producer(options=settings.producer_options)
+        options = dict(settings.producer_options)
+        if self._log.url.startswith("kafka://"):
+            options.setdefault(
+                "transaction.timeout.ms", max(1000, round(settings.transaction_timeout * 1000))
+            )
+        if self._slot_held is None:
+            self._slot_held = ProcessSlot.take(settings.state_dir, settings.name)
+        self._transactional_id = self._slot_held.transactional_id
+        producer = self._log.producer(transactional_id=self._transactional_id, options=options)
+        producer.init_transactions(settings.shutdown_timeout)
+        self._logger.info("exactly-once: transactional id %r", self._transactional_id)
+        return producer
+
+    def _abort(self, why: BaseException | str, unprocessed: Sequence[Record] = ()) -> None:
+        """Exactly-once: abort the open transaction, rewind every task to its last commit
+        and its state with it, and open the next transaction. A producer that cannot abort
+        (fenced, fatal) is replaced."""
+        checkpoint = self._checkpoint
+        assert checkpoint is not None
+        self._logger.warning("aborting the transaction: %s", why)
+        try:
+            checkpoint.abort(self.settings.shutdown_timeout)
+        except StromError as exc:
+            self._logger.warning("abort failed (%s); starting a new transactional producer", exc)
+            self._replace_producer()
+        self._seek_back(unprocessed)
+        checkpoint.begin()
+
+    def _replace_producer(self) -> None:
+        old = self._producer
+        if old is not None:
+            try:
+                old.close(1.0)
+            except StromError as exc:
+                self._logger.debug("closing the failed producer: %s", exc)
+        self._producer = self._new_producer()
+        assert self._checkpoint is not None
+        self._checkpoint.use(self._producer)
+        self.operations.use_producer(self._producer)
+        self._recompile(self._producer, self._refused if self._careful is not None else None)
 
     def _compile_stateless(
         self, producer: Producer, failures: list[DeliveryFailure] | None
@@ -536,6 +660,15 @@ class Runner:
             self._stop_at(exc, record)
         task = self._tasks.get((record.topic, record.partition))
         rest = records[records.index(record) + 1 :]
+        assert self._checkpoint is not None
+        if response.action is Action.RETRY and self._checkpoint.transactional:
+            # Outputs the record wrote before it failed are in the open transaction: abort
+            # it and re-read everything since the last commit; the record's partition waits
+            # for the retry.
+            self._rewind(records[records.index(record) :])
+            assert self._consumer is not None
+            self._consumer.pause([record.topic_partition])
+            return ()
         if response.action is Action.RETRY:
             assert self._consumer is not None
             tp = record.topic_partition
@@ -562,7 +695,15 @@ class Runner:
             task.next_offset = record.offset
         try:
             assert self._checkpoint is not None
-            self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout)
+            if self._checkpoint.transactional:
+                # The failed record may have written part of its outputs into the open
+                # transaction: nothing of it is committed; a restart re-reads from the last
+                # commit.
+                self._checkpoint.abort(self.settings.shutdown_timeout)
+            else:
+                self._checkpoint.commit(
+                    self._tasks.values(), self.settings.shutdown_timeout, exact=True
+                )
         except Exception as commit_exc:
             self._logger.error("could not commit the work done before the failure: %s", commit_exc)
         where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
@@ -591,7 +732,15 @@ class Runner:
         """Seek every task back to its last checkpoint, so that what was processed (and
         written) since is processed again: the outputs of that work may be lost, and must
         never be committed past. ``unprocessed``: polled records not processed (the start of
-        a partition that had no checkpoint yet). Remembers where each task had got to."""
+        a partition that had no checkpoint yet). Remembers where each task had got to.
+        Exactly-once: the open transaction is aborted first, so nothing is written twice."""
+        checkpoint = self._checkpoint
+        if checkpoint is not None and checkpoint.transactional:
+            self._abort("re-reading from the last commit", unprocessed)
+        else:
+            self._seek_back(unprocessed)
+
+    def _seek_back(self, unprocessed: Sequence[Record]) -> None:
         consumer = self._consumer
         assert consumer is not None
         first: dict[tuple[str, int], int] = {}
@@ -654,6 +803,9 @@ class Runner:
                     "from its last commit",
                     exc,
                 )
+                if self._checkpoint.transactional:
+                    # Before the partitions move: their work must never be committed.
+                    self._abort(exc)
                 self._rewind_after_poll = exc
         self._drop(partitions)
         self.operations.revoked(partitions)
@@ -701,6 +853,11 @@ class Runner:
                 first_error = exc
                 self._logger.error("final checkpoint failed: %s", exc)
             self._failed = True  # the consumer's revoke callback must not commit again
+        if self._checkpoint is not None and self._checkpoint.in_transaction:
+            try:
+                self._checkpoint.abort(max(0.1, deadline - time.monotonic()))
+            except Exception as exc:
+                self._logger.warning("aborting the last transaction: %s", exc)
         if self._consumer is not None:
             try:
                 self._consumer.close()
@@ -714,6 +871,9 @@ class Runner:
                 self._logger.error("closing the producer failed: %s", exc)
         if self.state is not None:
             self.state.close()
+        if self._slot_held is not None:
+            self._slot_held.release()
+            self._slot_held = None
         if self._admin is not None:
             self._admin.close()
         self._tasks.clear()

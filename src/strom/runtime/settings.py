@@ -45,6 +45,9 @@ class Settings:
             ``metrics_port`` is set.
         stall_timeout: ``/health`` reports the application dead when its loop has not come
             back to poll for this many seconds (a step blocked, a sink hanging).
+        transaction_timeout: exactly-once: how long a transaction may stay open before the
+            broker aborts it (a process that died with one open blocks read-committed readers
+            of its outputs at most this long).
         state_backend: where stateful steps keep their stores: ``"rocksdb"`` (on disk, a
             restart restores only the changelog's tail) or ``"memory"`` (restored in full).
         state_dir: the directory of RocksDB stores (``<state_dir>/<app>/<store>/<p>``).
@@ -69,6 +72,7 @@ class Settings:
     lag_interval: float = 10.0
     step_timing: bool | None = None
     stall_timeout: float = 300.0
+    transaction_timeout: float = 10.0
     state_backend: str = "rocksdb"
     state_dir: str = ".strom-state"
     idle_timeout: float | None = None

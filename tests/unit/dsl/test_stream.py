@@ -6,7 +6,7 @@ import pytest
 
 import strom
 from strom.dsl import graph as g
-from strom.errors import ConfigError, UnsupportedError
+from strom.errors import ConfigError
 from strom.sinks import BatchingSink, SinkRecord
 
 
@@ -101,10 +101,10 @@ def test_illegal_app_names_are_rejected(bad: str) -> None:
         strom.App(bad, broker="local:///tmp/unused")
 
 
-def test_exactly_once_is_not_available_yet() -> None:
-    with pytest.raises(UnsupportedError, match="not available") as info:
-        strom.App("eos", broker="local:///tmp/unused", guarantee="exactly-once")
-    assert isinstance(info.value, NotImplementedError)
+def test_an_unknown_guarantee_names_the_three() -> None:
+    with pytest.raises(ConfigError, match="'at-least-once', 'at-most-once' or 'exactly-once'"):
+        strom.App("eos", broker="local:///tmp/unused", guarantee="exactly_once")
+    assert strom.App("eos", guarantee="exactly-once").guarantee == "exactly-once"
 
 
 @pytest.mark.parametrize(
