@@ -266,22 +266,29 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def down(run: Path) -> None:
+def down(run: Path) -> str:
+    """Stop the broker of ``run``; say what was stopped (or that nothing was running)."""
     pid_file = run / "broker.pid"
     if not pid_file.exists():
-        return
+        return f"no Kafka broker was running (nothing in {run})"
     pid = int(pid_file.read_text())
+    boot_file = run / "bootstrap"
+    bootstrap = boot_file.read_text().strip() if boot_file.exists() else "unknown address"
+    if not pid_alive(pid):
+        pid_file.unlink(missing_ok=True)
+        boot_file.unlink(missing_ok=True)
+        return f"no Kafka broker was running (pid {pid} of {run} had exited)"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while pid_alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
     if pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while pid_alive(pid) and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.1)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
-    (run / "bootstrap").unlink(missing_ok=True)
+    boot_file.unlink(missing_ok=True)
+    return f"stopped the Kafka broker at {bootstrap} (pid {pid}; data in {run})"
 
 
 def main() -> None:
@@ -309,7 +316,7 @@ def main() -> None:
     elif args.command == "start":
         print(start(run))
     elif args.command == "down":
-        down(run)
+        print(down(run), file=sys.stderr)
     else:
         state = read_state(run)
         print(f"running pid={state[0]} bootstrap={state[1]}" if state else "stopped")

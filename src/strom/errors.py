@@ -100,6 +100,11 @@ class SinkBusyError(StromError):
         self.retry_after = retry_after
 
 
+class MissingDependencyError(ConfigError, ImportError):
+    """An optional part of strom is used without its extra installed; the message names the
+    extra (``pip install 'strom[avro]'``)."""
+
+
 class UnsupportedError(StromError, NotImplementedError):
     """A feature strom does not implement yet; the message says what and where it will come."""
 
@@ -197,6 +202,7 @@ __all__ = [
     "ErrorResponse",
     "EventStoreError",
     "GroupFencedError",
+    "MissingDependencyError",
     "ProcessingError",
     "ProducerFencedError",
     "RecordTooLargeError",

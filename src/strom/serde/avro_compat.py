@@ -1,9 +1,11 @@
 """Avro schema evolution: can data written with one schema be read with another?
 
-Follows the resolution rules of the Avro specification (the ones ``fastavro`` applies when
-reading): type promotions, record fields matched by name or alias with defaults for added
-fields, enum symbols, unions, arrays, maps and fixed types. Checked once, when a serde is
-built, so an incompatible pair fails at start-up instead of on the first record.
+The check is the Apache Avro project's own (``avro.compatibility``, the Python port of the
+Java ``SchemaCompatibility`` that Schema Registries apply): type promotions, record fields
+matched by name or alias with defaults for added fields, enum symbols and defaults, unions,
+arrays, maps, fixed sizes, recursive types. Run once, when a serde is built, so an
+incompatible pair fails at start-up instead of on the first record. Needs the ``avro`` extra
+(``pip install 'strom[avro]'``).
 
 Example:
     >>> v1 = {"type": "record", "name": "User", "fields": [{"name": "id", "type": "int"}]}
@@ -13,57 +15,100 @@ Example:
     >>> avro_incompatibilities(v1, v2)
     []
     >>> avro_incompatibilities(v2, v1)
-    ['User.id: writer type long cannot be read as int']
+    ['User.id: reader type: int not compatible with writer type: long']
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import fastavro
 import orjson
 
 from strom.errors import ConfigError
+from strom.serde.extras import require
 
-_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-_PROMOTIONS = {
-    "int": frozenset({"long", "float", "double"}),
-    "long": frozenset({"float", "double"}),
-    "float": frozenset({"double"}),
-    "string": frozenset({"bytes"}),
-    "bytes": frozenset({"string"}),
-}
-_NAMED = frozenset({"record", "error", "enum", "fixed"})
+_fastavro = require("fastavro", "avro", "the avro serde")
+_CHECKS = "Avro schema compatibility checks"
+
+
+def _as_json(schema: Any, what: str) -> Any:
+    if isinstance(schema, str) and schema.lstrip()[:1] in ("{", "[", '"'):
+        try:
+            return orjson.loads(schema)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"avro serde: the {what} is not valid JSON: {exc}") from None
+    return schema
 
 
 def parse_avro_schema(schema: Any, what: str = "schema") -> tuple[Any, dict[str, Any]]:
-    """Parse a schema given as a dict, a list (union), a type name or a JSON string.
+    """Parse a schema given as a dict, a list (union), a type name or a JSON string, with
+    fastavro (which encodes and decodes).
 
     Returns the parsed schema and its named types. Raises ConfigError naming the problem.
     """
-    if isinstance(schema, str) and schema.lstrip()[:1] in ("{", "[", '"'):
-        try:
-            schema = orjson.loads(schema)
-        except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"avro serde: the {what} is not valid JSON: {exc}") from None
+    schema = _as_json(schema, what)
     named: dict[str, Any] = {}
     try:
-        parsed = fastavro.parse_schema(schema, named_schemas=named)
+        parsed = _fastavro.parse_schema(schema, named_schemas=named)
     except Exception as exc:  # fastavro raises several unrelated types for bad schemas
         raise ConfigError(f"avro serde: invalid Avro {what}: {exc}") from None
     return parsed, named
 
 
+def _reference_schema(schema: Any, what: str) -> Any:
+    avro_schema = require("avro.schema", "avro", _CHECKS)
+    try:
+        return avro_schema.parse(orjson.dumps(_as_json(schema, what)).decode())
+    except Exception as exc:  # avro.errors.SchemaParseException and friends
+        raise ConfigError(f"avro serde: invalid Avro {what}: {exc}") from None
+
+
 def avro_incompatibilities(writer_schema: Any, reader_schema: Any) -> list[str]:
     """Why data written with ``writer_schema`` cannot be read with ``reader_schema``.
 
-    An empty list means the reader can read everything the writer can write.
+    An empty list means the reader can read everything the writer can write. One problem
+    comes as one entry naming where in the reader schema it is (``Record.field``, ``[]`` for
+    array items, ``{}`` for map values); several as their kinds, the checker's messages, and
+    the places (the checker does not pair them).
     """
-    writer, writer_named = parse_avro_schema(writer_schema, "writer schema")
-    reader, reader_named = parse_avro_schema(reader_schema, "reader schema")
-    problems: list[str] = []
-    _Checker(writer_named, reader_named, problems).check(writer, reader, "")
-    return problems
+    parse_avro_schema(writer_schema, "writer schema")
+    parse_avro_schema(reader_schema, "reader schema")
+    compatibility = require("avro.compatibility", "avro", _CHECKS)
+    writer = _reference_schema(writer_schema, "writer schema")
+    reader = _reference_schema(reader_schema, "reader schema")
+    result = compatibility.ReaderWriterCompatibilityChecker().get_compatibility(
+        reader=reader, writer=writer
+    )
+    if result.compatibility is compatibility.SchemaCompatibilityType.compatible:
+        return []
+    places = sorted(_path(reader, location) for location in result.locations)
+    messages = sorted(str(m) for m in result.messages)
+    kinds = {kind.value for kind in result.incompatibilities}
+    if len(messages) == 1 and len(kinds) == 1:
+        # One problem: the checker's terse message ("{'Z'}", "b") made a sentence, at its
+        # most precise place (a name mismatch also reports the record's top).
+        text = _SENTENCES.get(kinds.pop(), "{}").format(messages[0])
+        place = max(places, key=len, default="")
+        return [f"{place}: {text}" if place else text]
+    # Several: the checker reports kinds, messages and places as separate, unordered sets.
+    kinds_text = ", ".join(sorted(k.replace("_", " ") for k in kinds))
+    return [
+        f"{len(result.incompatibilities)} problems ({kinds_text})",
+        *messages,
+        "at " + ", ".join(p or "the top level" for p in places),
+    ]
+
+
+_SENTENCES = {
+    "name_mismatch": "the reader's name (and aliases) differ from the writer's ({})",
+    "fixed_size_mismatch": "fixed sizes differ ({})",
+    "missing_enum_symbols": (
+        "enum symbols {} of the writer are unknown to the reader, which has no default"
+    ),
+    "reader_field_missing_default_value": (
+        "field {!r} is missing in the writer schema and has no default in the reader schema"
+    ),
+}
 
 
 def check_avro_compatible(writer_schema: Any, reader_schema: Any) -> None:
@@ -73,7 +118,7 @@ def check_avro_compatible(writer_schema: Any, reader_schema: Any) -> None:
         >>> check_avro_compatible("int", "string")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        strom.errors.ConfigError: avro serde: ...: writer type int cannot be read as string
+        strom.errors.ConfigError: avro serde: ...: reader type: string not compatible with ...
     """
     problems = avro_incompatibilities(writer_schema, reader_schema)
     if problems:
@@ -83,141 +128,34 @@ def check_avro_compatible(writer_schema: Any, reader_schema: Any) -> None:
         )
 
 
-class _Checker:
-    def __init__(
-        self, writer_named: dict[str, Any], reader_named: dict[str, Any], problems: list[str]
-    ) -> None:
-        self._writer_named = writer_named
-        self._reader_named = reader_named
-        self._problems = problems
-        self._seen: set[tuple[str, str]] = set()  # named pairs in progress: recursive types
-
-    def _resolve(self, schema: Any, named: dict[str, Any]) -> Any:
-        while True:
-            if isinstance(schema, str):
-                if schema in _PRIMITIVES:
-                    return schema
-                if schema in named:
-                    schema = named[schema]
-                    continue
-                return schema
-            if isinstance(schema, dict):
-                kind = schema.get("type")
-                if isinstance(kind, str) and kind in _PRIMITIVES:
-                    return kind
-                if isinstance(kind, dict | list) or (isinstance(kind, str) and kind in named):
-                    schema = kind
-                    continue
-            return schema
-
-    def _fail(self, path: str, message: str) -> None:
-        self._problems.append(f"{path}: {message}" if path else message)
-
-    def _matches(self, writer: Any, reader: Any) -> bool:
-        """True when ``writer`` resolves against ``reader`` with no problem (for unions)."""
-        trial = _Checker(self._writer_named, self._reader_named, [])
-        trial._seen = set(self._seen)
-        trial.check(writer, reader, "")
-        return not trial._problems
-
-    def check(self, writer: Any, reader: Any, path: str) -> None:
-        writer = self._resolve(writer, self._writer_named)
-        reader = self._resolve(reader, self._reader_named)
-        if isinstance(writer, list):
-            for branch in writer:
-                self.check(branch, reader, path)
-            return
-        if isinstance(reader, list):
-            if not any(self._matches(writer, branch) for branch in reader):
-                branches = [_describe(self._resolve(b, self._reader_named)) for b in reader]
-                self._fail(
-                    path,
-                    f"writer type {_describe(writer)} matches no branch of the "
-                    f"reader union {branches}",
-                )
-            return
-        if isinstance(writer, str) or isinstance(reader, str):
-            if writer == reader or (
-                isinstance(writer, str)
-                and isinstance(reader, str)
-                and reader in _PROMOTIONS.get(writer, ())
-            ):
-                return
-            self._fail(
-                path, f"writer type {_describe(writer)} cannot be read as {_describe(reader)}"
-            )
-            return
-        w_kind, r_kind = writer["type"], reader["type"]
-        if w_kind != r_kind and not ({w_kind, r_kind} <= {"record", "error"}):
-            self._fail(
-                path, f"writer type {_describe(writer)} cannot be read as {_describe(reader)}"
-            )
-            return
-        if w_kind in _NAMED and not _names_match(writer, reader):
-            self._fail(
-                path,
-                f"writer {w_kind} {writer['name']!r} does not match reader {r_kind} "
-                f"{reader['name']!r} (names and aliases differ)",
-            )
-            return
-        if w_kind in ("record", "error"):
-            self._check_record(writer, reader, path)
-        elif w_kind == "enum":
-            missing = [s for s in writer["symbols"] if s not in reader["symbols"]]
-            if missing and "default" not in reader:
-                self._fail(
-                    path or _short(reader["name"]),
-                    f"enum symbols {missing} of the writer are "
-                    "unknown to the reader, which has no default",
-                )
-        elif w_kind == "fixed":
-            if writer["size"] != reader["size"]:
-                self._fail(
-                    path or _short(reader["name"]),
-                    f"fixed size {writer['size']} cannot be read as size {reader['size']}",
-                )
-        elif w_kind == "array":
-            self.check(writer["items"], reader["items"], f"{path}[]")
-        elif w_kind == "map":
-            self.check(writer["values"], reader["values"], f"{path}{{}}")
-
-    def _check_record(self, writer: dict[str, Any], reader: dict[str, Any], path: str) -> None:
-        pair = (writer["name"], reader["name"])
-        if pair in self._seen:
-            return
-        self._seen.add(pair)
-        base = path or _short(reader["name"])
-        writer_fields = {f["name"]: f for f in writer["fields"]}
-        for field in reader["fields"]:
-            names = [field["name"], *field.get("aliases", ())]
-            source = next((writer_fields[n] for n in names if n in writer_fields), None)
-            where = f"{base}.{field['name']}"
-            if source is None:
-                if "default" not in field:
-                    self._fail(
-                        where,
-                        "field is missing in the writer schema and has no default "
-                        "in the reader schema",
-                    )
-                continue
-            self.check(source["type"], field["type"], where)
-
-
-def _names_match(writer: dict[str, Any], reader: dict[str, Any]) -> bool:
-    w_name = writer["name"]
-    candidates = {reader["name"], *reader.get("aliases", ())}
-    return w_name in candidates or _short(w_name) in {_short(c) for c in candidates}
+def _path(schema: Any, location: str) -> str:
+    """A readable place in ``schema`` (parsed by ``avro``) for a location the checker gives
+    as a JSON pointer (``/fields/0/type/items``): ``Order.lines[]``."""
+    tokens = [t for t in location.split("/") if t]
+    out = ""
+    node = schema
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "fields" and i + 1 < len(tokens) and tokens[i + 1].isdigit():
+            field = node.fields[int(tokens[i + 1])]
+            out = f"{out or _short(node.name)}.{field.name}"
+            node = field.type
+            i += 2
+            if i < len(tokens) and tokens[i] == "type":
+                i += 1
+            continue
+        if token == "items":
+            out, node = f"{out}[]", node.items
+        elif token == "values":
+            out, node = f"{out}{{}}", node.values
+        elif token.isdigit() and hasattr(node, "schemas"):
+            node = node.schemas[int(token)]  # a union branch: same place
+        elif token in ("symbols", "size", "name"):
+            out = out or _short(getattr(node, "name", token))
+        i += 1
+    return out
 
 
 def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1]
-
-
-def _describe(schema: Any) -> str:
-    if isinstance(schema, str):
-        return schema
-    if isinstance(schema, dict):
-        kind = schema.get("type")
-        name = schema.get("name")
-        return f"{kind} {_short(name)!r}" if name else str(kind)
-    return str(schema)

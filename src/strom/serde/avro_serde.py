@@ -25,12 +25,13 @@ import struct
 from io import BytesIO
 from typing import Any
 
-import fastavro
-
 from strom.errors import ConfigError, SerializationError
 from strom.serde._describe import preview
 from strom.serde.avro_compat import check_avro_compatible, parse_avro_schema
 from strom.serde.base import Serde
+from strom.serde.extras import require
+
+fastavro = require("fastavro", "avro", "the avro serde")
 
 MAGIC_BYTE = 0
 """First byte of Confluent's Schema Registry wire format."""

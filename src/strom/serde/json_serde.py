@@ -18,7 +18,6 @@ import orjson
 from strom.errors import SerializationError
 from strom.serde._describe import preview
 from strom.serde.base import Serde
-from strom.serde.typed import TypedSerde
 
 T = TypeVar("T")
 
@@ -68,7 +67,8 @@ def json(model: type[T] | None = None) -> Serde[Any] | Serde[T]:
     """JSON values. With ``model``, decode into that type and validate it (msgspec).
 
     ``model`` may be a msgspec Struct, a dataclass, a TypedDict or a builtin generic such as
-    ``list[int]``. A JSON ``null`` payload decodes to None, like a missing value.
+    ``list[int]`` (needs the ``msgspec`` extra). A JSON ``null`` payload decodes to None,
+    like a missing value.
 
     Example:
         >>> import msgspec
@@ -81,4 +81,6 @@ def json(model: type[T] | None = None) -> Serde[Any] | Serde[T]:
     """
     if model is None:
         return JsonSerde()
+    from strom.serde.typed import TypedSerde  # msgspec, an extra: imported on first use
+
     return TypedSerde("json", model, "json", None)

@@ -1,5 +1,7 @@
 """Serdes for typed values: msgspec Structs and dataclasses, as JSON or MessagePack.
 
+Needs the ``msgspec`` extra (``pip install 'strom[msgspec]'``); imported on first use.
+
 Decoding validates against the type (msgspec), so a payload that does not match it fails with
 the path of the offending field.
 
@@ -22,11 +24,17 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Generic, Literal, TypeVar
 
-import msgspec
-
 from strom.errors import ConfigError, SerializationError
 from strom.serde._describe import preview
 from strom.serde.base import Serde
+from strom.serde.extras import missing
+
+try:
+    import msgspec
+except ImportError as _exc:
+    raise missing(
+        "msgspec", "msgspec", "typed serdes (msgspec_struct, dataclass, json(model))"
+    ) from _exc
 
 T = TypeVar("T")
 

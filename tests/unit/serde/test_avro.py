@@ -160,5 +160,6 @@ def test_incompatible_reader_schema_fails_at_construction() -> None:
     with pytest.raises(ConfigError) as info:
         avro(USER, reader_schema=v2)
     message = str(info.value)
-    assert "User.id: writer type long cannot be read as int" in message
-    assert "User.score: field is missing in the writer schema and has no default" in message
+    assert "reader type: int not compatible with writer type: long" in message
+    assert "at User.id, User.score" in message
+    assert "2 problems (reader field missing default value, type mismatch)" in message

@@ -55,34 +55,34 @@ def test_compatible_pairs(writer: Any, reader: Any) -> None:
 @pytest.mark.parametrize(
     ("writer", "reader", "problem"),
     [
-        ("long", "int", "writer type long cannot be read as int"),
-        ("double", "float", "writer type double cannot be read as float"),
-        (["null", "string"], "string", "writer type null cannot be read as string"),
-        ("boolean", ["int", "string"], "matches no branch of the reader union"),
+        ("long", "int", "reader type: int not compatible with writer type: long"),
+        ("double", "float", "reader type: float not compatible with writer type: double"),
+        (["null", "string"], "string", "reader type: string not compatible with writer type: null"),
+        ("boolean", ["int", "string"], "reader union lacking writer type boolean"),
         (
             {"type": "enum", "name": "E", "symbols": ["A", "Z"]},
             {"type": "enum", "name": "E", "symbols": ["A"]},
-            "enum symbols ['Z'] of the writer are unknown to the reader",
+            "E: enum symbols {'Z'} of the writer are unknown to the reader",
         ),
         (
             {"type": "fixed", "name": "F", "size": 4},
             {"type": "fixed", "name": "F", "size": 8},
-            "fixed size 4 cannot be read as size 8",
+            "F: fixed sizes differ (expected: 4, found: 8)",
         ),
         (
             record("U", {"name": "a", "type": "int"}),
             record("V", {"name": "a", "type": "int"}),
-            "does not match reader record 'V'",
+            "V: the reader's name (and aliases) differ from the writer's (expected: U)",
         ),
         (
             record("U", {"name": "a", "type": "int"}),
             record("U", {"name": "a", "type": "int"}, {"name": "b", "type": "int"}),
-            "U.b: field is missing in the writer schema and has no default",
+            "U.b: field 'b' is missing in the writer schema and has no default",
         ),
         (
             {"type": "array", "items": "long"},
             {"type": "array", "items": "int"},
-            "[]: writer type long cannot be read as int",
+            "[]: reader type: int not compatible with writer type: long",
         ),
     ],
 )
@@ -116,5 +116,5 @@ def test_nested_path_in_message() -> None:
         "Order", {"name": "user", "type": record("User", {"name": "id", "type": "int"})}
     )
     assert avro_incompatibilities(writer, reader) == [
-        "Order.user.id: writer type long cannot be read as int"
+        "Order.user.id: reader type: int not compatible with writer type: long"
     ]

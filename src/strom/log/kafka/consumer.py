@@ -243,6 +243,7 @@ class KafkaConsumer:
         """
         if self._deferred is not None:
             error, self._deferred = self._deferred, None
+            self._check_topics_exist(force=True)  # a deleted topic explains errors best
             raise error
         if not 1 <= max_records <= _MAX_BATCH:
             raise ConfigError(f"poll: max_records must be in 1..{_MAX_BATCH}, got {max_records}")
@@ -278,13 +279,14 @@ class KafkaConsumer:
             out = self._drop_moved(out)
         if first_error is not None:
             if not out:
+                self._check_topics_exist(force=True)  # a deleted topic explains errors best
                 raise first_error
             self._deferred = first_error
         return out
 
-    def _check_topics_exist(self) -> None:
+    def _check_topics_exist(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if now < self._next_topic_check:
+        if now < self._next_topic_check and not force:
             return
         self._next_topic_check = now + _TOPIC_CHECK_INTERVAL
         for topic in sorted({tp.topic for tp in self._assigned()} | set(self._topics)):

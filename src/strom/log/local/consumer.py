@@ -302,9 +302,13 @@ class LocalConsumer:
         deadline = time.monotonic() + max(timeout, 0.0)
         delay = 0.0005
         while True:
-            self._maintain_group()
-            self._recover_transactions()
-            records = self._collect(max_records)
+            try:
+                self._maintain_group()
+                self._recover_transactions()
+                records = self._collect(max_records)
+            except StromError:
+                self._check_topics_exist(force=True)  # a deleted topic explains errors best
+                raise
             if records:
                 return records
             remaining = deadline - time.monotonic()
@@ -314,9 +318,9 @@ class LocalConsumer:
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.02)
 
-    def _check_topics_exist(self) -> None:
+    def _check_topics_exist(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if now < self._next_topic_check:
+        if now < self._next_topic_check and not force:
             return
         self._next_topic_check = now + _TOPIC_CHECK_INTERVAL
         named = [t for t in self._subscription or () if not t.startswith("^")]  # not patterns

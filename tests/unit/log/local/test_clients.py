@@ -48,7 +48,12 @@ def test_bad_options_are_config_errors(tmp_path: Path, options: dict[str, str], 
 
 def test_kafka_client_settings_are_accepted(tmp_path: Path) -> None:
     log = LocalLog(tmp_path, {"client.id": "x", "security.protocol": "SSL"})
-    log.producer(options={"acks": "all", "enable.idempotence": True}).close()
+    create(log, "t")
+    producer = log.producer(options={"acks": "all", "enable.idempotence": True})
+    producer.send("t", b"v")
+    producer.flush()
+    producer.close()
+    assert [r.value for r in read(log, "t")] == [b"v"]
     log.close()
 
 
