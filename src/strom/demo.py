@@ -98,7 +98,7 @@ def run(app: strom.App, log: strom.log.Log, count: int, progress: Progress) -> f
 
     def target() -> None:
         try:
-            app.run()
+            app.run(broker=log.url)  # the demo's own log, whatever $STROM_BROKER says
         except BaseException as exc:
             failure.append(exc)
 

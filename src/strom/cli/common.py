@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import threading
@@ -55,6 +56,10 @@ BROKER_HELP = (
 _WIDE = 10_000
 """Width of output that is not a terminal: lines are never wrapped for a pipe or a file."""
 
+_EXTRAS = {"msgspec": "msgspec", "fastavro": "avro", "avro": "avro"}
+"""Extras of strom that install a package a command may need."""
+
+_KAFKA_LOGGERS = "strom.log.kafka"
 _LIBRDKAFKA_LOGGER = "strom.log.kafka.librdkafka"
 
 
@@ -70,7 +75,51 @@ class CommandError(click.ClickException):
 
 
 class StromGroup(click.Group):
-    """A click group that turns every :class:`~strom.errors.StromError` into a CommandError."""
+    """A click group that turns every :class:`~strom.errors.StromError` into a CommandError,
+    and imports the commands of :attr:`lazy_commands` when they are used (so ``strom`` runs
+    without the libraries of command groups that are not used, and starts faster)."""
+
+    lazy_commands: dict[str, str]
+    """Command name to ``module:attribute`` of its click command."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = {}
+        self._listing = False
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``: a lazy command that cannot be imported is left out
+        (using it says what to install)."""
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The eager commands and the lazy ones, sorted."""
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, imported now if it is lazy."""
+        target = self.lazy_commands.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = target.partition(":")
+        try:
+            command = getattr(importlib.import_module(module), attribute)
+        except ImportError as exc:
+            if self._listing:
+                return None
+            missing = exc.name or str(exc)
+            extra = _EXTRAS.get(missing.split(".")[0])
+            hint = f"pip install 'strom[{extra}]'" if extra else f"install {missing!r}"
+            raise CommandError(
+                f"`strom {cmd_name}` needs {missing!r}, which is not installed: {hint}"
+            ) from exc
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; a StromError becomes a one-line message and exit code 1."""
@@ -143,40 +192,53 @@ def root_logging_options(func: F) -> F:
     return level(fmt(func))
 
 
-class _LibrdkafkaDetails(logging.Filter):
-    """librdkafka's own log lines, at DEBUG: the CLI reports a failure once, as the error
-    strom raises (an unreachable broker would otherwise print the same librdkafka ERROR line
-    once per connection attempt before it)."""
+class _KafkaDetails(logging.Filter):
+    """Kafka client details, at DEBUG: librdkafka's own lines, and (but for ``strom run``)
+    strom's warnings about errors librdkafka retries. A command reports a failure once, as
+    the error strom raises: an unreachable broker would otherwise print the same lines once
+    per connection attempt before it."""
+
+    def __init__(self, client_warnings: bool) -> None:
+        super().__init__()
+        self._client_warnings = client_warnings
 
     def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        if not name.startswith(_KAFKA_LOGGERS):
+            return True
+        if not name.startswith(_LIBRDKAFKA_LOGGER) and (
+            self._client_warnings or record.levelno >= logging.ERROR
+        ):
+            return True
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return logging.getLogger("strom").isEnabledFor(logging.DEBUG)
 
 
-_LIBRDKAFKA_FILTER = _LibrdkafkaDetails()
-
-
 def setup_logging(
-    level: str | None = None, fmt: str | None = None, *, default_level: str = "WARNING"
+    level: str | None = None,
+    fmt: str | None = None,
+    *,
+    default_level: str = "WARNING",
+    kafka_warnings: bool = False,
 ) -> None:
     """Configure strom's logging (:func:`strom.ops.logging.configure`) for this command.
 
     ``level`` and ``fmt`` given to a subcommand win over the root group's ``--log-level`` and
     ``--log-format`` (the choices given are remembered in the context for subcommands);
-    when none is given, ``default_level`` and text. librdkafka's own lines show at DEBUG.
+    when none is given, ``default_level`` and text. librdkafka's own lines show at DEBUG,
+    and so do warnings about Kafka errors librdkafka retries, unless ``kafka_warnings`` (for
+    a running application, whose operator wants to see them).
     """
     ctx = click.get_current_context()
     if level:
         ctx.meta[_LOG_LEVEL_KEY] = level
     if fmt:
         ctx.meta[_LOG_FORMAT_KEY] = fmt
-    configure(
+    handler = configure(
         level=str(ctx.meta.get(_LOG_LEVEL_KEY) or default_level),
         fmt="json" if ctx.meta.get(_LOG_FORMAT_KEY) == "json" else "text",
     )
-    librdkafka = logging.getLogger(_LIBRDKAFKA_LOGGER)
-    if _LIBRDKAFKA_FILTER not in librdkafka.filters:
-        librdkafka.addFilter(_LIBRDKAFKA_FILTER)
+    handler.addFilter(_KafkaDetails(kafka_warnings))
 
 
 def json_option(func: F) -> F:

@@ -3,7 +3,8 @@
 Commands are click commands in sibling modules, registered below with ``cli.add_command``.
 To add one, write ``strom/cli/NAME.py`` defining a click command (using
 :func:`strom.cli.common.broker_option` and :func:`strom.cli.common.open_log` when it needs the
-log), then add it to ``COMMANDS`` here.
+log), then add it to ``COMMANDS`` here, or to ``LAZY_COMMANDS`` when its module needs
+libraries the other commands do not (it is imported only when used).
 
 Example:
     >>> from click.testing import CliRunner
@@ -20,11 +21,9 @@ import sys
 import click
 
 import strom
-from strom.cli.cdc import cdc
 from strom.cli.common import StromGroup, root_broker_option, root_logging_options, setup_logging
 from strom.cli.consume import consume
 from strom.cli.dlq import dlq
-from strom.cli.es import es
 from strom.cli.lag import lag
 from strom.cli.produce import produce
 from strom.cli.run import run
@@ -44,10 +43,17 @@ def cli(log_level: str | None, log_format: str | None) -> None:
     setup_logging(log_level, log_format)
 
 
-COMMANDS: list[click.Command] = [topics, produce, consume, lag, dlq, run, es, cdc]
+COMMANDS: list[click.Command] = [topics, produce, consume, lag, dlq, run]
+
+LAZY_COMMANDS: dict[str, str] = {
+    "es": "strom.cli.es:es",  # msgspec, the event store's libraries
+    "cdc": "strom.cli.cdc:cdc",  # the databases' replication clients
+}
 
 for _command in COMMANDS:
     cli.add_command(_command)
+assert isinstance(cli, StromGroup)
+cli.lazy_commands.update(LAZY_COMMANDS)
 
 
 def main() -> None:

@@ -101,7 +101,7 @@ def run(target: str, log_level: str | None, log_format: str | None) -> None:
     are about (app, step, topic, partition, offset): as key=value pairs, or as JSON fields
     with --log-format json.
     """
-    setup_logging(log_level, log_format, default_level="INFO")
+    setup_logging(log_level, log_format, default_level="INFO", kafka_warnings=True)
     app = load_app(target)
     try:
         app.run(broker=explicit_broker())

@@ -1,9 +1,13 @@
 """The Avro serde: schemaless Avro binary (fastavro), optionally in Confluent's wire format.
 
-With ``schema_registry_id`` the payload is framed as Confluent's serializers do: magic byte 0,
-the 4-byte big-endian schema id, then the Avro binary. Decoding checks both, so data written
-with another schema fails loudly instead of decoding into garbage. (The id is given, not
-fetched: strom does not talk to a Schema Registry.)
+What exists, exactly: strom has **no Schema Registry client**. It does not register schemas,
+look ids up, or check compatibility against a registry. With ``wire_format_schema_id`` the
+payload is framed as Confluent's serializers frame it: magic byte 0, the 4-byte big-endian
+schema id, then the Avro binary. The id is the one you give, fixed for the serde: use the id
+your registry assigned to this writer schema, and records interoperate with Confluent's
+serializers for that schema. Decoding checks the magic byte and the id, so data written with
+any other schema id is refused (reading several registered versions by their ids is not
+supported) instead of decoding into garbage. Needs the ``avro`` extra.
 
 Example:
     >>> from strom.serde import avro
@@ -14,7 +18,7 @@ Example:
     b'\\x02\\x06ada'
     >>> serde.deserialize(b'\\x02\\x06ada')
     {'id': 1, 'name': 'ada'}
-    >>> framed = avro(schema, schema_registry_id=42)
+    >>> framed = avro(schema, wire_format_schema_id=42)
     >>> framed.serialize({"id": 1, "name": "ada"})
     b'\\x00\\x00\\x00\\x00*\\x02\\x06ada'
 """
@@ -108,7 +112,8 @@ class AvroSerde:
             )
         raise SerializationError(
             f"avro serde: the data was written with schema id {schema_id}, this serde reads "
-            f"schema id {self._schema_id}"
+            f"schema id {self._schema_id} only (wire_format_schema_id; strom has no Schema "
+            "Registry client to look other ids up)"
         )
 
 
@@ -120,14 +125,15 @@ def _reason(exc: Exception) -> str:
 def avro(
     schema: Any,
     *,
-    schema_registry_id: int | None = None,
+    wire_format_schema_id: int | None = None,
     reader_schema: Any = None,
 ) -> Serde[Any]:
     """Avro binary for ``schema`` (a dict, a list for a union, or its JSON text).
 
     Args:
         schema: the writer schema; parsed once, here.
-        schema_registry_id: frame payloads in Confluent's wire format with this schema id.
+        wire_format_schema_id: frame payloads in Confluent's wire format with this fixed
+            schema id (no registry is contacted; payloads with another id are refused).
         reader_schema: decode into this schema instead (schema evolution). It must be able
             to read everything ``schema`` writes, which is checked here.
 
@@ -148,13 +154,14 @@ def avro(
     if reader_schema is not None:
         check_avro_compatible(schema, reader_schema)
         reader, _ = parse_avro_schema(reader_schema, "reader schema")
-    if schema_registry_id is not None and (
-        isinstance(schema_registry_id, bool)
-        or not isinstance(schema_registry_id, int)
-        or not 0 <= schema_registry_id < 1 << 32
+    schema_id = wire_format_schema_id
+    if schema_id is not None and (
+        isinstance(schema_id, bool)
+        or not isinstance(schema_id, int)
+        or not 0 <= schema_id < 1 << 32
     ):
         raise ConfigError(
-            f"avro serde: schema_registry_id must be an integer in 0..{(1 << 32) - 1}, "
-            f"got {schema_registry_id!r}"
+            f"avro serde: wire_format_schema_id must be an integer in 0..{(1 << 32) - 1}, "
+            f"got {schema_id!r}"
         )
-    return AvroSerde(writer, reader, schema_registry_id)
+    return AvroSerde(writer, reader, schema_id)

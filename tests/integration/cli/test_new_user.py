@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from strom.log import TopicPartition, connect
 from tests.conftest import unique
 from tests.integration.cli.support import (
     STROM,
@@ -34,12 +35,9 @@ def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("kafka_url"))
 
 
-def end_offsets(url: str, topic: str) -> list[int]:
-    described = strom("topics", "describe", topic, "--json", broker=url).ok()
-    return list(orjson.loads(described.out)["end_offsets"])
-
-
-def test_output_follows_kcat_and_the_kafka_tools(log_url: str) -> None:
+def test_output_follows_kcat_and_the_kafka_tools(tmp_path: Path) -> None:
+    # How records and tables print does not depend on the log: checked on the embedded one.
+    log_url = f"local://{tmp_path / 'log'}"
     topic = unique("cli-out-" + "x" * 90)  # longer than a terminal line
     created = strom("topics", "create", topic, broker=log_url).ok()
     assert f"Created topic {topic!r} with 1 partition." in created.err
@@ -68,34 +66,8 @@ def test_output_follows_kcat_and_the_kafka_tools(log_url: str) -> None:
     assert as_json.err.strip() == f"Consumed 4 records from {topic!r}."
     plain = strom("consume", topic, "--from-beginning", "--max", "4", broker=log_url).ok()
     assert plain.out.splitlines() == ['{"a": [1, 2]}', "plain text", "\\xff\\xfe", '"quoted"']
-    strict = strom(
-        "consume", topic, "--from-beginning", "--value-deserializer", "string", broker=log_url
-    )
-    assert strict.code == 1 and "offset=2" in strict.err and "plain text" in strict.out
-    one = strom("consume", topic, "--from-beginning", "--max", "1", broker=log_url).ok()
-    assert one.err.strip() == f"Consumed 1 record from {topic!r}."
     beyond = strom("consume", topic, "--partition", "3", broker=log_url)
     assert beyond.code == 2 and "has 1 partition (0..0), there is no partition 3" in beyond.err
-
-
-def test_readme_sequence_lists_the_same_lag_on_both_logs(log_url: str) -> None:
-    topic, group = unique("cli-events"), unique("cli-readers")
-    strom("topics", "create", topic, "--partitions", "6", broker=log_url).ok()
-    lines = 'user-1:{"action":"login"}\nuser-2:{"action":"view"}\n'
-    strom(
-        "produce", topic, "--key-separator", ":", "--format", "json", broker=log_url, input=lines
-    ).ok()
-    strom("consume", topic, "--group", group, "--max", "2", broker=log_url).ok()
-    rows = orjson.loads(strom("lag", "--group", group, "--json", broker=log_url).ok().out)
-    # Both keys hash to partition 2 (murmur2, as Kafka's Java client); every partition is listed.
-    assert [(r["partition"], r["committed"], r["end_offset"], r["lag"]) for r in rows] == [
-        (0, 0, 0, 0),
-        (1, 0, 0, 0),
-        (2, 2, 2, 0),
-        (3, 0, 0, 0),
-        (4, 0, 0, 0),
-        (5, 0, 0, 0),
-    ]
 
 
 def test_read_only_commands_do_not_create_a_mistyped_local_log(tmp_path: Path) -> None:
@@ -189,20 +161,9 @@ def test_run_follows_the_broker_rule_and_dead_letters_poison_input(
 
     # Every step dead-letters, the app-wide policy is fail(): undecodable input stops the
     # app, and the error says where, what, and which setting covers it. --broker beats both
-    # $STROM_BROKER and the app's broker=.
-    stopped = strom(
-        "run",
-        "numbers_app:app",
-        broker=log_url,
-        cwd=tmp_path,
-        env={**env, "T_POLICY": "fail", "STROM_BROKER": f"local://{tmp_path / 'decoy2'}"},
-    )
-    assert stopped.code == 1, stopped
-    assert f"runs on {log_url} (from --broker)" in stopped.err
-    error = stopped.err.splitlines()[-1]
-    assert f"topic={names['T_IN']!r}, partition=0, offset=1" in error
-    assert "b'not json'" in error
-    assert "App(on_error=...) or App(on_deserialization_error=...)" in error
+    # $STROM_BROKER and the app's broker=. (The same on both logs: run on the embedded one.)
+    if log_url.startswith("local://"):
+        _stops_on_poison_input(log_url, tmp_path, env, names["T_IN"])
 
     # $STROM_BROKER beats the app's broker=; credentials in the URL are masked in the log.
     url = log_url + ("?sasl.password=hunter2" if log_url.startswith("kafka://") else "")
@@ -279,30 +240,48 @@ def test_progress_on_a_terminal_and_a_clean_stop_on_signals(tmp_path: Path) -> N
     url = f"local://{tmp_path / 'log'}"
     topic = unique("cli-long")
     strom("topics", "create", topic, broker=url).ok()
-    lines = b"".join(b'{"n": %d}\n' % i for i in range(2500))
-    produced = _with_terminal_stderr("produce", topic, broker=url, input=lines)
+    # The live count shows from the start of a run (then every 1,000 records).
+    produced = _with_terminal_stderr("produce", topic, broker=url, input=b"1\n2\n3\n")
     assert produced.code == 0 and "records to " + topic in produced.err
-    consumed = _with_terminal_stderr(
-        "consume", topic, "--from-beginning", "--max", "2500", broker=url
-    )
-    assert consumed.code == 0 and len(consumed.out.splitlines()) == 2500
+    consumed = _with_terminal_stderr("consume", topic, "--from-beginning", "--max", "3", broker=url)
+    assert consumed.code == 0 and consumed.out.split() == ["1", "2", "3"]
     assert "records from " + topic in consumed.err
-    dlq = unique("cli-long-dlq")
-    strom("topics", "create", dlq, broker=url).ok()
-    strom("produce", dlq, broker=url, input="x\ny\n").ok()
-    replayed = _with_terminal_stderr("dlq", "replay", dlq, "--to", topic, broker=url)
-    assert replayed.code == 0 and "replaying " + dlq in replayed.err
 
     # ctrl-C (SIGINT) and SIGTERM stop a produce reading a terminal or a pipe: what was read
     # is flushed, and counted.
-    for sig, said in ((signal.SIGINT, "(stopped)"), (signal.SIGTERM, "(stopped by SIGTERM)")):
-        before = sum(end_offsets(url, topic))
-        proc = start("produce", topic, broker=url, stdin=subprocess.PIPE)
-        assert proc.stdin is not None
-        proc.stdin.write(b"a\nb\nc\n")
-        proc.stdin.flush()
-        wait_for("3 records", lambda before=before: sum(end_offsets(url, topic)) == before + 3)
-        proc.send_signal(sig)
-        run = finish(proc)
-        assert run.code == 0, run
-        assert run.err.strip() == f"Produced 3 records to {topic!r} {said}."
+    log = connect(url)
+    consumer = log.consumer()
+    try:
+        for sig, said in ((signal.SIGINT, "(stopped)"), (signal.SIGTERM, "(stopped by SIGTERM)")):
+            end = consumer.watermarks(TopicPartition(topic, 0))[1]
+            proc = start("produce", topic, broker=url, stdin=subprocess.PIPE)
+            assert proc.stdin is not None
+            proc.stdin.write(b"a\nb\nc\n")
+            proc.stdin.flush()
+            wait_for(
+                "3 records",
+                lambda end=end: consumer.watermarks(TopicPartition(topic, 0))[1] == end + 3,
+            )
+            proc.send_signal(sig)
+            run = finish(proc)
+            assert run.code == 0, run
+            assert run.err.strip() == f"Produced 3 records to {topic!r} {said}."
+    finally:
+        consumer.close()
+        log.close()
+
+
+def _stops_on_poison_input(log_url: str, tmp_path: Path, env: dict[str, str], source: str) -> None:
+    stopped = strom(
+        "run",
+        "numbers_app:app",
+        broker=log_url,
+        cwd=tmp_path,
+        env={**env, "T_POLICY": "fail", "STROM_BROKER": f"local://{tmp_path / 'decoy2'}"},
+    )
+    assert stopped.code == 1, stopped
+    assert f"runs on {log_url} (from --broker)" in stopped.err
+    error = stopped.err.splitlines()[-1]
+    assert f"topic={source!r}, partition=0, offset=1" in error
+    assert "b'not json'" in error
+    assert "App(on_error=...) or App(on_deserialization_error=...)" in error

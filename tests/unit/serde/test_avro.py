@@ -49,7 +49,7 @@ def test_schema_given_as_json_text_or_primitive_name() -> None:
 
 
 def test_none_passthrough() -> None:
-    serde = avro(USER, schema_registry_id=3)
+    serde = avro(USER, wire_format_schema_id=3)
     assert serde.serialize(None) is None
     assert serde.deserialize(None) is None
 
@@ -82,7 +82,7 @@ def test_trailing_bytes_mean_another_schema() -> None:
 
 
 def test_confluent_wire_format_header() -> None:
-    serde = avro(USER, schema_registry_id=258)
+    serde = avro(USER, wire_format_schema_id=258)
     data = serde.serialize(ADA)
     assert data is not None
     assert data[:5] == b"\x00" + struct.pack(">I", 258)
@@ -91,36 +91,36 @@ def test_confluent_wire_format_header() -> None:
 
 
 def test_wrong_magic_byte() -> None:
-    data = avro(USER, schema_registry_id=1).serialize(ADA)
+    data = avro(USER, wire_format_schema_id=1).serialize(ADA)
     assert data is not None
     with pytest.raises(SerializationError, match=r"wrong magic byte 0x01.*expected 0x00"):
-        avro(USER, schema_registry_id=1).deserialize(b"\x01" + data[1:])
+        avro(USER, wire_format_schema_id=1).deserialize(b"\x01" + data[1:])
 
 
 def test_unframed_data_read_by_a_framed_serde() -> None:
     plain = avro(USER).serialize(ADA)
     assert plain is not None
     with pytest.raises(SerializationError, match="magic byte"):
-        avro(USER, schema_registry_id=1).deserialize(plain)
+        avro(USER, wire_format_schema_id=1).deserialize(plain)
 
 
 def test_wrong_schema_id() -> None:
-    data = avro(USER, schema_registry_id=7).serialize(ADA)
+    data = avro(USER, wire_format_schema_id=7).serialize(ADA)
     with pytest.raises(
         SerializationError, match="written with schema id 7, this serde reads schema id 5"
     ):
-        avro(USER, schema_registry_id=5).deserialize(data)
+        avro(USER, wire_format_schema_id=5).deserialize(data)
 
 
 def test_short_framed_payload() -> None:
     with pytest.raises(SerializationError, match="shorter than the 5-byte Schema Registry header"):
-        avro(USER, schema_registry_id=5).deserialize(b"\x00\x00")
+        avro(USER, wire_format_schema_id=5).deserialize(b"\x00\x00")
 
 
 @pytest.mark.parametrize("bad_id", [-1, 1 << 32, "5", 1.0, True])
 def test_bad_schema_id(bad_id: Any) -> None:
-    with pytest.raises(ConfigError, match="schema_registry_id must be an integer"):
-        avro(USER, schema_registry_id=bad_id)
+    with pytest.raises(ConfigError, match="wire_format_schema_id must be an integer"):
+        avro(USER, wire_format_schema_id=bad_id)
 
 
 @pytest.mark.parametrize(

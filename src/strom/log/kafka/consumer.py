@@ -37,7 +37,7 @@ from strom.log.types import OFFSET_BEGINNING, OFFSET_END, Record, TopicPartition
 NO_GROUP_PREFIX = "strom-nogroup-"
 _METADATA_TIMEOUT = 30.0
 _MAX_BATCH = 1_000_000
-_TOPIC_CHECK_INTERVAL = 5.0
+_TOPIC_CHECK_INTERVAL = 3.0
 """Seconds between two checks, by idle polls, that the topics read still exist."""
 _TOPIC_CHECK_TIMEOUT = 2.0
 
@@ -74,6 +74,11 @@ class KafkaConsumer:
         if group_id is None:
             # librdkafka needs a group.id even for manual assignment; this one never commits.
             config = {**config, "group.id": NO_GROUP_PREFIX + uuid.uuid4().hex}
+        # Where assign() starts a partition of a consumer without a group: there is nothing
+        # committed to look up (and the lookup's late answer would undo an early seek).
+        self._no_group_start = {"earliest": OFFSET_BEGINNING, "latest": OFFSET_END}.get(
+            str(config.get("auto.offset.reset")), OFFSET_INVALID
+        )
         self._consumer = create_client(
             ConfluentConsumer, with_error_cb(config, self._errors.on_error), "consumer"
         )
@@ -218,7 +223,8 @@ class KafkaConsumer:
         self._paused.clear()
         self._pending.clear()
         self._starts.clear()
-        self._consumer.assign([KafkaTopicPartition(t, p) for t, p in wanted])
+        start = OFFSET_INVALID if self._group_id is not None else self._no_group_start
+        self._consumer.assign([KafkaTopicPartition(t, p, start) for t, p in wanted])
 
     def assignment(self) -> list[TopicPartition]:
         """The partitions currently assigned, sorted."""
@@ -257,8 +263,6 @@ class KafkaConsumer:
                 raise translate(exc, "poll", bootstrap=self._bootstrap) from None
             self._errors.count(err, "")
             return []
-        if not messages:
-            self._check_topics_exist()
         out, errors = to_records(messages)
         self._errors.raise_fatal("poll")
         first_error: StromError | None = None
@@ -277,9 +281,12 @@ class KafkaConsumer:
                 )
         if out and self._moved:
             out = self._drop_moved(out)
+        if not out:
+            # At most every few seconds; at once when an error is to be raised, which a
+            # deleted topic explains best.
+            self._check_topics_exist(force=first_error is not None)
         if first_error is not None:
             if not out:
-                self._check_topics_exist(force=True)  # a deleted topic explains errors best
                 raise first_error
             self._deferred = first_error
         return out
