@@ -50,7 +50,7 @@ import orjson
 
 from strom.cdc.connect import Schema
 from strom.cdc.envelope import EnvelopeWriter
-from strom.cdc.errors import SourceUnavailableError
+from strom.cdc.errors import SlotInUseError, SourceUnavailableError
 from strom.cdc.model import Change, Checkpoint
 from strom.cdc.offsets import OFFSETS_TOPIC, FileOffsetStore, LogOffsetStore, OffsetStore
 from strom.cdc.source import Source
@@ -283,14 +283,16 @@ class CdcEngine:
             or time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval
         )
 
-    def checkpoint(self) -> None:
-        """Flush the log, store the latest position, then acknowledge it to the database."""
+    def checkpoint(self, *, acknowledge: bool = True) -> None:
+        """Flush the log, store the latest position, then acknowledge it to the database
+        (unless ``acknowledge`` is False: the connection to tell it is broken)."""
         pending = self._pending
         if pending is None or self._producer is None or self._offsets is None:
             return
         self._producer.flush(self.settings.flush_timeout)
         self._offsets.save(pending.position)
-        self.source.acknowledge(pending.position)
+        if acknowledge:
+            self.source.acknowledge(pending.position)
         self.stats.checkpoints += 1
         self.stats.position = pending.position
         self._pending = None
@@ -300,7 +302,7 @@ class CdcEngine:
     def _reconnect(self, cause: SourceUnavailableError) -> None:
         """The database went away: keep what is complete, then resume from the stored position."""
         log.warning("source failed (%s); reconnecting", cause)
-        self.checkpoint()
+        self.checkpoint(acknowledge=False)
         self.source.close()
         deadline = time.monotonic() + self.settings.reconnect_timeout
         delay = 0.5
@@ -309,11 +311,15 @@ class CdcEngine:
                 raise cause
             try:
                 assert self._offsets is not None
-                self.source.start(self._offsets.load())
+                stored = self._offsets.load()
+                self.source.start(stored)
+                if stored is not None:
+                    self.source.acknowledge(stored)
                 self.stats.reconnects += 1
                 log.info("source reconnected")
                 return
-            except SourceUnavailableError as exc:
+            except (SourceUnavailableError, SlotInUseError) as exc:
+                # A slot stays "in use" until the server notices the old connection is gone.
                 self.source.close()
                 if time.monotonic() + delay > deadline:
                     raise exc from cause

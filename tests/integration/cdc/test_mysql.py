@@ -221,3 +221,34 @@ def test_purged_binlog_position_is_reported(mariadb_dsn: str, db: str, tmp_path:
     store.write_bytes(orjson.dumps({"file": "binlog.999999", "pos": 4, "gtid": None}))
     with pytest.raises(PositionLostError, match=r"binlog\.999999"):
         engine(mariadb_dsn, url, [f"{db}.p"], offsets=str(store)).run(max_polls=1)
+
+
+def test_a_killed_binlog_connection_is_resumed(mariadb_dsn: str, db: str, tmp_path: Path) -> None:
+    sql(mariadb_dsn, f"CREATE TABLE {db}.r (id int PRIMARY KEY)")
+    url = f"local://{tmp_path / 'log'}"
+    capture_ = engine(mariadb_dsn, url, [f"{db}.r"], snapshot="never")
+    with running(capture_):
+        wait_for(lambda: bool(_binlog_dumps(mariadb_dsn)), 30, "the binlog reader")
+        sql(mariadb_dsn, *[f"INSERT INTO {db}.r VALUES ({i})" for i in range(50)])
+        events(url, f"my.{db}.r", 50)
+        killed = _binlog_dumps(mariadb_dsn)
+        sql(mariadb_dsn, *[f"KILL CONNECTION {pid}" for pid in killed])
+        sql(mariadb_dsn, *[f"INSERT INTO {db}.r VALUES ({i})" for i in range(50, 100)])
+        # pymysqlreplication reconnects a lost binlog connection at the byte it stopped at;
+        # when that fails too, the engine restarts from the stored position.
+        wait_for(lambda: set(_binlog_dumps(mariadb_dsn)) - set(killed) != set(), 60,
+                 "a new binlog connection")  # fmt: skip
+        got = events(url, f"my.{db}.r", 100)
+    assert {v.after["id"] for _, v in got} == set(range(100))
+
+
+def _binlog_dumps(dsn: str) -> list[int]:
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'"
+            )
+            return [int(row[0]) for row in cur.fetchall()]
+    finally:
+        conn.close()

@@ -10,6 +10,7 @@ import pytest
 
 from strom.cdc.connect import UNAVAILABLE_VALUE, decode_decimal, unscaled_bytes
 from strom.cdc.postgres import types as t
+from strom.cdc.postgres.values import parse_array
 
 REG = t.TypeRegistry.builtin()
 
@@ -111,10 +112,10 @@ def test_binary_bits_point_and_strings() -> None:
 
 
 def test_arrays_parse_quotes_nulls_nesting_and_bounds() -> None:
-    assert t.parse_array('{"a b","c,d",NULL,"e\\"f","NULL"}') == ["a b", "c,d", None, 'e"f', "NULL"]
-    assert t.parse_array("{{1,2},{3,NULL}}") == [["1", "2"], ["3", None]]
-    assert t.parse_array("[0:1]={7,8}") == ["7", "8"]
-    assert t.parse_array("{}") == []
+    assert parse_array('{"a b","c,d",NULL,"e\\"f","NULL"}') == ["a b", "c,d", None, 'e"f', "NULL"]
+    assert parse_array("{{1,2},{3,NULL}}") == [["1", "2"], ["3", None]]
+    assert parse_array("[0:1]={7,8}") == ["7", "8"]
+    assert parse_array("{}") == []
     assert convert(1007, "{1,NULL,3}") == [1, None, 3]  # int4[]
     assert schema(1231, t.numeric_typmod(5, 1))["items"]["parameters"] == {  # type: ignore[index]
         "scale": "1",

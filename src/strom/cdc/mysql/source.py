@@ -151,6 +151,16 @@ class MySqlSource:
 
     def start(self, stored: dict[str, Any] | None) -> None:
         """Check the server, then snapshot or resume (see the module docs)."""
+        try:
+            self._start(stored)
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+            raise SourceUnavailableError(
+                f"{redact(self.dsn)} failed during start-up: {exc}"
+            ) from exc
+        except pymysql.err.MySQLError as exc:
+            raise CdcError(f"{redact(self.dsn)} refused a start-up step: {exc}") from exc
+
+    def _start(self, stored: dict[str, Any] | None) -> None:
         self._stop.clear()
         self._tables.clear()
         self._ctl = self._connect()

@@ -30,6 +30,7 @@ from psycopg2 import sql
 
 from strom.cdc.connect import Schema, field, primitive
 from strom.cdc.errors import (
+    CdcError,
     PositionLostError,
     PublicationError,
     SlotInUseError,
@@ -158,6 +159,19 @@ class PostgresSource:
 
     def start(self, stored: dict[str, Any] | None) -> None:
         """Validate tables and publication, then snapshot or resume (see the module docs)."""
+        try:
+            self._start(stored)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            raise SourceUnavailableError(
+                f"PostgreSQL {redact(self.dsn)} failed during start-up: {str(exc).strip()}"
+            ) from exc
+        except psycopg2.Error as exc:
+            raise CdcError(
+                f"PostgreSQL {redact(self.dsn)} refused a start-up step of slot {self.slot!r}: "
+                f"{str(exc).strip()}"
+            ) from exc
+
+    def _start(self, stored: dict[str, Any] | None) -> None:
         self._relations.clear()
         self._tx, self._skip_tx, self._streaming = None, False, False
         self._meta = connect(self.dsn)
@@ -431,7 +445,7 @@ class PostgresSource:
         if self._streaming:
             try:
                 self._cur.send_feedback(flush_lsn=lsn, write_lsn=lsn, force=True)
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            except psycopg2.Error as exc:  # a terminated walsender raises DatabaseError here
                 raise SourceUnavailableError(
                     f"replication connection to {redact(self.dsn)} failed: {exc}"
                 ) from exc

@@ -16,7 +16,8 @@ from strom.cdc.errors import CdcError, MissingKeyError
 from strom.cdc.model import Table, TableColumn
 from strom.cdc.postgres import catalog
 from strom.cdc.postgres.pgoutput import UNCHANGED, Relation, Value
-from strom.cdc.postgres.types import Converter, TypeRegistry, default_value, resolve
+from strom.cdc.postgres.types import TypeRegistry, default_value, resolve
+from strom.cdc.postgres.values import Converter
 from strom.cdc.source import MissingKey
 
 

@@ -2,8 +2,9 @@
 
 Values arrive as text (each type's output function, in a session with ``DateStyle=ISO``,
 ``TimeZone=UTC``, ``IntervalStyle=postgres``, ``lc_monetary=C``, ``bytea_output=hex``) both from
-``pgoutput`` and from the snapshot (which selects ``column::text``), so one converter per column
-serves both. The mapping follows Debezium's PostgreSQL connector with its defaults:
+``pgoutput`` and from the snapshot (read without type casting), so one converter per column
+(:mod:`strom.cdc.postgres.values`) serves both. The mapping follows Debezium's PostgreSQL
+connector with its defaults:
 ``decimal.handling.mode=precise``, ``time.precision.mode=adaptive``,
 ``interval.handling.mode=numeric``, ``binary.handling.mode=bytes``.
 
@@ -18,34 +19,14 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import re
-import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from strom.cdc.connect import (
-    UNAVAILABLE_VALUE,
-    Schema,
-    array,
-    b64,
-    decimal_schema,
-    encode_decimal,
-    encode_variable_decimal,
-    primitive,
-)
-from strom.cdc.connect import (
-    field as schema_field,
-)
-from strom.cdc.connect import (
-    struct as schema_struct,
-)
-
-Converter = Callable[[str], Any]
-"""Text of one value (never None: NULL is handled before) to its Debezium JSON value."""
+from strom.cdc import connect
+from strom.cdc.connect import UNAVAILABLE_VALUE, Schema, array, b64, decimal_schema, primitive
+from strom.cdc.postgres import values as v
+from strom.cdc.postgres.values import Converter
 
 BOOL, BYTEA, CHAR, NAME, INT8, INT2, INT4, TEXT, OID = 16, 17, 18, 19, 20, 21, 23, 25, 26
 JSON, XML, POINT, CIDR, FLOAT4, FLOAT8, MACADDR8, MONEY = 114, 142, 600, 650, 700, 701, 774, 790
@@ -54,13 +35,6 @@ TIMESTAMPTZ, INTERVAL, TIMETZ, BIT, VARBIT, NUMERIC, UUID = 1184, 1186, 1266, 15
 TSVECTOR, JSONB = 3614, 3802
 RANGES = {3904, 3906, 3908, 3910, 3912, 3926}
 
-_EPOCH = datetime(1970, 1, 1)
-_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_DATE = date(1970, 1, 1)
-_US = timedelta(microseconds=1)
-# Debezium's values for 'infinity' / '-infinity' timestamps (PGStatement.DATE_*_INFINITY).
-_INFINITY_US = 9223372036825200000
-_MINUS_INFINITY_US = -9223372036832400000
 PLACEHOLDER_BYTES = UNAVAILABLE_VALUE.encode()
 
 
@@ -146,242 +120,6 @@ def _time_precision(typmod: int) -> int:
     return typmod if typmod >= 0 else 6
 
 
-# --- value converters (text -> Debezium JSON value) -------------------------------------------
-
-
-def _bool(text: str) -> bool:
-    return text == "t"
-
-
-def _float(text: str) -> float | str:
-    if text in ("NaN", "Infinity", "-Infinity"):
-        return text  # JSON has no NaN/Infinity: strom writes Java's spelling as a string
-    return float(text)
-
-
-def _decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None  # Debezium's precise mode: NaN/Infinity -> null
-
-
-def _fixed_decimal(scale: int) -> Converter:
-    def convert(text: str) -> str | None:
-        value = _decimal(text)
-        return None if value is None else encode_decimal(value, scale)
-
-    return convert
-
-
-def _variable_decimal(text: str) -> dict[str, Any] | None:
-    value = _decimal(text)
-    return None if value is None else encode_variable_decimal(value)
-
-
-def _money(text: str) -> str | None:
-    negative = text.startswith("-") or text.startswith("(")
-    digits = text.replace("$", "").replace(",", "").strip("-() ")
-    value = _decimal(digits)
-    if value is None:
-        return None
-    return encode_decimal(-value if negative else value, 2)
-
-
-def _bytea(text: str) -> str:
-    if text.startswith("\\x"):
-        return b64(bytes.fromhex(text[2:]))
-    return b64(text.encode())
-
-
-def _date_days(text: str) -> int:
-    if text == "infinity" or text == "-infinity":
-        raise ValueError(f"date {text!r} has no day number")
-    return (date.fromisoformat(text) - _EPOCH_DATE).days
-
-
-def _timestamp_us(text: str) -> int:
-    if text == "infinity":
-        return _INFINITY_US
-    if text == "-infinity":
-        return _MINUS_INFINITY_US
-    return (datetime.fromisoformat(text) - _EPOCH) // _US
-
-
-def _timestamp_ms(text: str) -> int:
-    if text in ("infinity", "-infinity"):
-        return _timestamp_us(text) // 1000
-    return _timestamp_us(text) // 1000
-
-
-def _parse_tz(text: str) -> datetime:
-    # PostgreSQL writes offsets as +HH, +HH:MM or +HH:MM:SS; fromisoformat wants +HH:MM.
-    match = re.search(r"([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$", text)
-    if match is None:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
-    sign, hh, mm, ss = match.groups()
-    offset = timedelta(hours=int(hh), minutes=int(mm or 0), seconds=int(ss or 0))
-    naive = datetime.fromisoformat(text[: match.start()])
-    return naive.replace(tzinfo=timezone(offset if sign == "+" else -offset))
-
-
-def _fraction(micros: int, width: int) -> str:
-    """Java's appendFraction: ``width`` digits (1-9), or the minimal digits when width is 0."""
-    if width <= 0 or width > 9:
-        if micros == 0:
-            return ""
-        return "." + f"{micros:06d}".rstrip("0")
-    return "." + f"{micros:06d}{'000'}"[:width]
-
-
-def _zoned_timestamp(width: int) -> Converter:
-    def convert(text: str) -> str:
-        if text in ("infinity", "-infinity"):
-            return text
-        moment = _parse_tz(text).astimezone(UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(moment.microsecond, width) + "Z"
-
-    return convert
-
-
-def _time_us(text: str) -> int:
-    hours, minutes, seconds = text.split(":")
-    whole, _, frac = seconds.partition(".")
-    micros = int((frac + "000000")[:6]) if frac else 0
-    return ((int(hours) * 60 + int(minutes)) * 60 + int(whole)) * 1_000_000 + micros
-
-
-def _time_ms(text: str) -> int:
-    return _time_us(text) // 1000
-
-
-def _zoned_time(text: str) -> str:
-    match = re.match(
-        r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$", text
-    )
-    if match is None:
-        raise ValueError(f"not a time with time zone: {text!r}")
-    hh, mi, ss, frac, sign, oh, om, osec = match.groups()
-    micros = int(((frac or "") + "000000")[:6])
-    offset = int(oh) * 3600 + int(om or 0) * 60 + int(osec or 0)
-    seconds = int(hh) * 3600 + int(mi) * 60 + int(ss) - (offset if sign == "+" else -offset)
-    seconds %= 86400
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}{_fraction(micros, 0)}Z"
-
-
-_INTERVAL_UNIT = re.compile(r"([+-]?\d+) (year|mon|day)s?")
-_INTERVAL_TIME = re.compile(r"([+-])?(\d+):(\d\d):(\d\d(?:\.\d+)?)")
-
-
-def _interval_us(text: str) -> int:
-    """Debezium's MicroDuration: months of 365.25/12 days, computed in doubles as Java does."""
-    years = months = days = hours = minutes = 0
-    seconds = 0.0
-    for amount, unit in _INTERVAL_UNIT.findall(text):
-        if unit == "year":
-            years = int(amount)
-        elif unit == "mon":
-            months = int(amount)
-        else:
-            days = int(amount)
-    clock = _INTERVAL_TIME.search(text)
-    if clock is not None:
-        sign = -1 if clock.group(1) == "-" else 1
-        hours = sign * int(clock.group(2))
-        minutes = sign * int(clock.group(3))
-        seconds = sign * float(clock.group(4))
-    number_of_days = ((years * 12) + months) * (365.25 / 12.0) + days
-    number_of_seconds = (((number_of_days * 24 + hours) * 60) + minutes) * 60 + seconds
-    return int(number_of_seconds * 1e6)
-
-
-def _bits(text: str) -> str:
-    value = int(text, 2) if text else 0
-    return b64(value.to_bytes((value.bit_length() + 7) // 8, "little"))
-
-
-def _bit_bool(text: str) -> bool:
-    return int(text, 2) != 0 if text else False
-
-
-def _point(text: str) -> dict[str, Any]:
-    x_text, y_text = text.strip("()").split(",")
-    x, y = float(x_text), float(y_text)
-    wkb = struct.pack("<BIdd", 1, 1, x, y)
-    return {"x": x, "y": y, "wkb": base64.b64encode(wkb).decode(), "srid": None}
-
-
-def _text(text: str) -> str:
-    return text
-
-
-def _int(text: str) -> int:
-    return int(text)
-
-
-def parse_array(text: str) -> list[Any]:
-    """A PostgreSQL array literal as nested lists of element texts (None for NULL).
-
-    Example:
-        >>> parse_array('{1,NULL,"a \\\\"b\\\\"",{2,3}}')
-        ['1', None, 'a "b"', ['2', '3']]
-    """
-    if text.startswith("["):  # explicit bounds: [0:1]={...}
-        text = text[text.index("=") + 1 :]
-    pos = 0
-
-    def parse() -> list[Any]:
-        nonlocal pos
-        assert text[pos] == "{"
-        pos += 1
-        items: list[Any] = []
-        if text[pos] == "}":
-            pos += 1
-            return items
-        while True:
-            if text[pos] == "{":
-                items.append(parse())
-            elif text[pos] == '"':
-                pos += 1
-                chars = []
-                while text[pos] != '"':
-                    if text[pos] == "\\":
-                        pos += 1
-                    chars.append(text[pos])
-                    pos += 1
-                pos += 1
-                items.append("".join(chars))
-            else:
-                start = pos
-                while text[pos] not in ",}":
-                    pos += 1
-                raw = text[start:pos].strip()
-                items.append(None if raw.upper() == "NULL" else raw)
-            if text[pos] == ",":
-                pos += 1
-                continue
-            pos += 1  # '}'
-            return items
-
-    return parse()
-
-
-def _array_of(convert: Converter) -> Converter:
-    def convert_array(text: str) -> list[Any]:
-        def walk(items: list[Any]) -> list[Any]:
-            return [
-                walk(item) if isinstance(item, list) else (None if item is None else convert(item))
-                for item in items
-            ]
-
-        return walk(parse_array(text))
-
-    return convert_array
-
-
 # --- schemas -----------------------------------------------------------------------------------
 
 
@@ -392,65 +130,77 @@ def _scalar(
     name = pg.name if pg is not None else _BUILTIN_NAMES.get(oid, "")
     placeholder: Any = UNAVAILABLE_VALUE
     if name == "bool":
-        return primitive("boolean"), _bool, placeholder
+        return primitive("boolean"), v.boolean, placeholder
     if name == "int2":
-        return primitive("int16"), _int, placeholder
+        return primitive("int16"), v.integer, placeholder
     if name == "int4":
-        return primitive("int32"), _int, placeholder
+        return primitive("int32"), v.integer, placeholder
     if name in ("int8", "oid"):
-        return primitive("int64"), _int, placeholder
+        return primitive("int64"), v.integer, placeholder
     if name == "float4":
-        return primitive("float"), _float, placeholder
+        return primitive("float"), v.floating, placeholder
     if name == "float8":
-        return primitive("double"), _float, placeholder
+        return primitive("double"), v.floating, placeholder
     if name == "numeric":
         if typmod < 0:
-            return _variable_decimal_schema(), _variable_decimal, placeholder
+            return _variable_decimal_schema(), v.variable_decimal, placeholder
         precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
-        return decimal_schema(precision, scale), _fixed_decimal(scale), placeholder
+        return decimal_schema(precision, scale), v.fixed_decimal(scale), placeholder
     if name == "money":
-        return decimal_schema(None, 2), _money, placeholder
+        return decimal_schema(None, 2), v.money, placeholder
     if name == "bytea":
-        return primitive("bytes"), _bytea, b64(PLACEHOLDER_BYTES)
+        return primitive("bytes"), v.bytea, b64(PLACEHOLDER_BYTES)
     if name == "date":
-        return primitive("int32", name="io.debezium.time.Date", version=1), _date_days, placeholder
+        return primitive("int32", name="io.debezium.time.Date", version=1), v.date_days, placeholder
     if name == "time":
         if _time_precision(typmod) <= 3:
-            return primitive("int32", name="io.debezium.time.Time", version=1), _time_ms, None
-        return primitive("int64", name="io.debezium.time.MicroTime", version=1), _time_us, None
+            return primitive("int32", name="io.debezium.time.Time", version=1), v.time_ms, None
+        return primitive("int64", name="io.debezium.time.MicroTime", version=1), v.time_us, None
     if name == "timestamp":
         if _time_precision(typmod) <= 3:
             schema = primitive("int64", name="io.debezium.time.Timestamp", version=1)
-            return schema, _timestamp_ms, None
+            return schema, v.timestamp_ms, None
         schema = primitive("int64", name="io.debezium.time.MicroTimestamp", version=1)
-        return schema, _timestamp_us, None
+        return schema, v.timestamp_us, None
     if name == "timestamptz":
         schema = primitive("string", name="io.debezium.time.ZonedTimestamp", version=1)
-        return schema, _zoned_timestamp(_time_precision(typmod)), placeholder
+        return schema, v.zoned_timestamp(_time_precision(typmod)), placeholder
     if name == "timetz":
-        return primitive("string", name="io.debezium.time.ZonedTime", version=1), _zoned_time, None
+        return primitive("string", name="io.debezium.time.ZonedTime", version=1), v.zoned_time, None
     if name == "interval":
         schema = primitive("int64", name="io.debezium.time.MicroDuration", version=1)
-        return schema, _interval_us, None
+        return schema, v.interval_us, None
     if name in ("json", "jsonb"):
-        return primitive("string", name="io.debezium.data.Json", version=1), _text, placeholder
+        return (
+            primitive("string", name="io.debezium.data.Json", version=1),
+            v.text_value,
+            placeholder,
+        )
     if name == "xml":
-        return primitive("string", name="io.debezium.data.Xml", version=1), _text, placeholder
+        return (
+            primitive("string", name="io.debezium.data.Xml", version=1),
+            v.text_value,
+            placeholder,
+        )
     if name == "uuid":
-        return primitive("string", name="io.debezium.data.Uuid", version=1), _text, placeholder
+        return (
+            primitive("string", name="io.debezium.data.Uuid", version=1),
+            v.text_value,
+            placeholder,
+        )
     if name in ("bit", "varbit"):
         length = typmod if typmod > 0 else (1 if name == "bit" else 2**31 - 1)
         if length == 1:
-            return primitive("boolean"), _bit_bool, None
+            return primitive("boolean"), v.bit_bool, None
         schema = primitive(
             "bytes", name="io.debezium.data.Bits", version=1, parameters={"length": str(length)}
         )
-        return schema, _bits, None
+        return schema, v.bits, None
     if name == "point":
-        return _point_schema(), _point, None
+        return _point_schema(), v.point, None
     if name == "tsvector":
         schema = primitive("string", name="io.debezium.data.TsVector", version=1)
-        return schema, _text, placeholder
+        return schema, v.text_value, placeholder
     if pg is not None and pg.kind == "e":
         schema = primitive(
             "string",
@@ -458,19 +208,19 @@ def _scalar(
             version=1,
             parameters={"allowed": ",".join(pg.labels)},
         )
-        return schema, _text, placeholder
+        return schema, v.text_value, placeholder
     if pg is not None and pg.kind == "d" and pg.base:
         return _scalar(reg, reg.get(pg.base), pg.base, typmod)
     # text, varchar, bpchar, char, name, inet, cidr, macaddr, ranges, citext and anything else:
     # their text form (Debezium omits types it does not know; strom keeps them as strings).
-    return primitive("string"), _text, placeholder
+    return primitive("string"), v.text_value, placeholder
 
 
 def _variable_decimal_schema() -> Schema:
-    return schema_struct(
+    return connect.struct(
         [
-            schema_field("scale", primitive("int32", optional=False)),
-            schema_field("value", primitive("bytes", optional=False)),
+            connect.field("scale", primitive("int32", optional=False)),
+            connect.field("value", primitive("bytes", optional=False)),
         ],
         optional=True,
         name="io.debezium.data.VariableScaleDecimal",
@@ -480,12 +230,12 @@ def _variable_decimal_schema() -> Schema:
 
 
 def _point_schema() -> Schema:
-    return schema_struct(
+    return connect.struct(
         [
-            schema_field("x", primitive("double", optional=False)),
-            schema_field("y", primitive("double", optional=False)),
-            schema_field("wkb", primitive("bytes")),
-            schema_field("srid", primitive("int32")),
+            connect.field("x", primitive("double", optional=False)),
+            connect.field("y", primitive("double", optional=False)),
+            connect.field("wkb", primitive("bytes")),
+            connect.field("srid", primitive("int32")),
         ],
         optional=True,
         name="io.debezium.data.geometry.Point",
@@ -528,7 +278,7 @@ def resolve(reg: TypeRegistry, oid: int, typmod: int, *, optional: bool) -> Colu
         else:
             placeholder = [UNAVAILABLE_VALUE]
         out = array(schema, optional=optional)
-        return ColumnType(out, _array_of(convert), placeholder)
+        return ColumnType(out, v.array_of(convert), placeholder)
     schema, convert, placeholder = _scalar(reg, pg, oid, typmod)
     schema = dict(schema)
     schema["optional"] = optional
