@@ -394,7 +394,20 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, help="seconds of offered load")
     parser.add_argument("--bootstrap", help="host:port of a running Kafka broker")
     parser.add_argument("--no-docs", action="store_true", help="print only")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="write the report of a saved run (bench/results/cdc-*.json)",
+    )
     args = parser.parse_args()
+    if args.render is not None:
+        saved = json.loads(args.render.read_text())
+        generated = render(saved["throughput"], saved["latency"], saved["meta"])
+        print(generated)
+        if not args.no_docs:
+            write_docs(DOCS, generated)
+        return
     repeat = 1 if args.quick else args.repeat
     events = args.events or (3_000 if args.quick else 30_000)
     seconds = args.latency_seconds or (5.0 if args.quick else 15.0)
