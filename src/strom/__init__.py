@@ -19,7 +19,7 @@ from strom.dsl import Stream, Topic
 from strom.errors import StromError
 
 if TYPE_CHECKING:
-    from strom import testing
+    from strom import testing, windows
 
 __version__ = "0.1.0"
 
@@ -34,13 +34,18 @@ __all__ = [
     "serde",
     "sinks",
     "testing",
+    "windows",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # strom.testing is for tests; load it on first use only.
+    # strom.testing is for tests, strom.windows for stateful apps: loaded on first use.
     if name == "testing":
         import strom.testing
 
         return strom.testing
+    if name == "windows":
+        import strom.windows
+
+        return strom.windows
     raise AttributeError(f"module 'strom' has no attribute {name!r}")

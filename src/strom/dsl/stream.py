@@ -17,7 +17,8 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from strom.dsl import graph as g
 from strom.error_policies import ErrorPolicy
@@ -25,6 +26,10 @@ from strom.errors import ConfigError
 from strom.serde.base import Serde
 from strom.serde.json_serde import json as json_serde
 from strom.sinks.base import Sink
+
+if TYPE_CHECKING:
+    from strom.dsl.topic import Topic
+    from strom.dsl.windowed import WindowedStream
 
 
 def _callable(fn: object, method: str) -> None:
@@ -343,6 +348,55 @@ class Stream:
         step = self._claim(name, kind, on_error)
         spec = AggregateSpec(init, add, key_serde(self._node), value or _JSON, result)
         return self._then(g.Stateful(step, (self._node,), spec))
+
+    def window(
+        self,
+        window: Any,
+        *,
+        timestamp: Callable[[Any], int] | None = None,
+        grace: int | timedelta = 0,
+        lag: int | timedelta = 0,
+        late: Topic | None = None,
+        retention: int | timedelta | None = None,
+    ) -> WindowedStream:
+        """Group records by key and window, for an aggregation (``.count()``, ``.sum()``...).
+
+        Args:
+            window: :func:`strom.windows.tumbling`, :func:`~strom.windows.hopping`,
+                :func:`~strom.windows.sliding`, :func:`~strom.windows.session` or
+                :func:`~strom.windows.count`.
+            timestamp: the event time (epoch ms) of a value; default the record's timestamp.
+            grace: how long after its end a window still takes late records.
+            lag: how far the watermark stays behind the largest event time seen
+                (out-of-orderness allowed before grace counts).
+            late: a topic for records that arrive after all their windows closed (default:
+                counted in ``strom_late_records_total`` and dropped).
+            retention: how long the store keeps windows (default: what the window and grace
+                need); shorter than that is an error.
+
+        Example:
+            >>> import strom
+            >>> from datetime import timedelta
+            >>> app = strom.App("docs-window")
+            >>> totals = (app.stream(app.topic("orders"))
+            ...     .window(strom.windows.hopping(timedelta(minutes=10), timedelta(minutes=1)))
+            ...     .sum(lambda o: o["amount"], name="amount-10m"))
+        """
+        from strom.dsl.windowed import WindowedStream, millis
+
+        if timestamp is not None:
+            _callable(timestamp, "window(timestamp=)")
+        if late is not None:
+            late = self._graph.check_topic(late, "window(late=)")
+        return WindowedStream(
+            self,
+            window,
+            timestamp,
+            millis(grace, "window(grace=)"),
+            late,
+            millis(lag, "window(lag=)"),
+            None if retention is None else millis(retention, "window(retention=)"),
+        )
 
     def count(self, *, name: str | None = None) -> Stream:
         """The number of records seen per key, emitted on every record (see
