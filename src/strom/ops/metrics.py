@@ -27,6 +27,8 @@ name                                      type       labels
 ``strom_commits_total``                   counter    app
 ``strom_rebalances_total``                counter    app, kind (assigned / revoked / lost)
 ``strom_client_errors_total``             counter    app, client, error (errors survived)
+``strom_late_records_total``              counter    app, step
+``strom_state_store_entries``             gauge      app, store, partition
 ``strom_state_store_bytes``               gauge      app, store, partition
 ``strom_state_restore_records_total``     counter    app, store
 ``strom_state_restore_remaining_records`` gauge      app, store, partition
@@ -276,6 +278,19 @@ class Metrics:
         self.restore_remaining = Gauge(
             "strom_state_restore_remaining_records",
             "Changelog records still to restore, per store partition.",
+            ["app", "store", "partition"],
+            registry=r,
+        )
+        self.late_records = Counter(
+            "strom_late_records",
+            "Records that arrived after every window they belong to had closed (dropped, or "
+            "written to the step's late topic).",
+            ["app", "step"],
+            registry=r,
+        )
+        self.store_entries = Gauge(
+            "strom_state_store_entries",
+            "Approximate entries of a state store partition.",
             ["app", "store", "partition"],
             registry=r,
         )

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from strom.dead_letter import DeadLetterWriter, ensure_topics
 from strom.error_policies import (
@@ -290,6 +291,24 @@ class Operations:
             counts = getattr(client, "survived_errors", None)
             if counts:
                 self.metrics.client_errors_seen(name, counts)
+
+    def state(self, tasks: Iterable[Any]) -> None:
+        """Publish the numbers of the stateful tasks: late records per step (since the last
+        call), and each store partition's entries and bytes on disk."""
+        metrics = self.metrics
+        for task in tasks:
+            for node, holder in task.operators.items():
+                if holder.late:
+                    metrics.late_records.labels(self.app, node.name).inc(holder.late)
+                    holder.late = 0
+            for name, store in task.stores.items():
+                if store.closed:
+                    continue
+                m = store.metrics()
+                partition = str(task.partition)
+                metrics.store_entries.labels(self.app, name, partition).set(m.approximate_count)
+                if m.disk_bytes is not None:
+                    metrics.store_bytes.labels(self.app, name, partition).set(m.disk_bytes)
 
     def committed(self, started: float) -> None:
         """A checkpoint commit that began at ``time.monotonic()`` == ``started`` finished."""

@@ -288,6 +288,8 @@ class Runner:
             self._maybe_end_careful(caught_up=True)  # ends with a checkpoint
             return
         self.operations.client_errors(consumer=self._consumer, producer=self._producer)
+        if self.state is not None:
+            self.operations.state(t for t in self.state.tasks.values() if t.running)
         transactional = self._checkpoint.transactional
         try:
             started = time.monotonic()

@@ -61,12 +61,13 @@ class Processes:
         self._env = env
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, **overrides: str) -> subprocess.Popen[bytes]:
+    def start(self, app: str = APP, **overrides: str) -> subprocess.Popen[bytes]:
+        """``strom run app`` with this group's environment plus ``overrides``."""
         n = len(self.started)
         env = {**os.environ, **self._env, **overrides, "PYTHONUNBUFFERED": "1"}
         env.pop("STROM_BROKER", None)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "strom.cli.main", "run", APP, "--log-level", "INFO"],
+            [sys.executable, "-m", "strom.cli.main", "run", app, "--log-level", "INFO"],
             cwd=REPO,
             env=env,
             stdout=(self._tmp / f"proc-{n}.out").open("wb"),
