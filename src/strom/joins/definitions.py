@@ -28,9 +28,14 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeAlias
 
 from strom.errors import ConfigError
 from strom.joins.types import to_ms
+
+Duration: TypeAlias = timedelta | int
+"""A duration: a timedelta, or an int of milliseconds."""
 
 _MIN_SEGMENT = 60_000
 
@@ -121,7 +126,7 @@ class Interval:
         return max(self.before, self.after, 0) + self.grace
 
 
-def within(size: object, *, grace: object = 0) -> JoinWindows:
+def within(size: Duration, *, grace: Duration = 0) -> JoinWindows:
     """A symmetric join window: records at most ``size`` apart join (``before = after``).
 
     Args:
@@ -135,7 +140,7 @@ def within(size: object, *, grace: object = 0) -> JoinWindows:
     return JoinWindows(ms, ms, to_ms(grace, "join window grace"))
 
 
-def join_window(*, before: object, after: object, grace: object = 0) -> JoinWindows:
+def join_window(*, before: Duration, after: Duration, grace: Duration = 0) -> JoinWindows:
     """An asymmetric join window ``[t - before, t + after]`` around each left record.
 
     Raises:
@@ -148,7 +153,7 @@ def join_window(*, before: object, after: object, grace: object = 0) -> JoinWind
     )
 
 
-def interval(lower: object, upper: object, *, grace: object = 0) -> Interval:
+def interval(lower: Duration, upper: Duration, *, grace: Duration = 0) -> Interval:
     """Interval-join bounds: a right record joins a left record when
     ``lower <= right.ts - left.ts <= upper``.
 
