@@ -19,7 +19,7 @@ from strom.dsl import Stream, Topic
 from strom.errors import StromError
 
 if TYPE_CHECKING:
-    from strom import testing, windows
+    from strom import joins, testing, windows
 
 __version__ = "0.1.0"
 
@@ -31,6 +31,7 @@ __all__ = [
     "__version__",
     "context",
     "errors",
+    "joins",
     "serde",
     "sinks",
     "testing",
@@ -48,4 +49,8 @@ def __getattr__(name: str) -> Any:
         import strom.windows
 
         return strom.windows
+    if name == "joins":
+        import strom.joins
+
+        return strom.joins
     raise AttributeError(f"module 'strom' has no attribute {name!r}")

@@ -26,12 +26,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from strom.dsl.graph import Graph
+from strom.dsl.graph import Graph, Stateful
 from strom.dsl.names import validate_name
 from strom.dsl.stream import Stream
 from strom.dsl.topic import Topic
+
+if TYPE_CHECKING:
+    from strom.dsl.table import GlobalTable, Table
 from strom.error_policies import ErrorPolicy
 from strom.errors import ConfigError
 from strom.log import choose_url, connect, mask_url, parse_url
@@ -261,6 +264,45 @@ class App:
         """The stream of records of ``topic`` (declared with :meth:`topic`)."""
         topic = self._graph.check_topic(topic, "stream()")
         return Stream(self._graph, self._graph.source(topic))
+
+    def table(self, topic: Topic, *, name: str | None = None) -> Table:
+        """The table of ``topic``: the latest value per key (a tombstone deletes the key),
+        materialised in a state store named ``name`` (default ``{topic}-table``).
+
+        Join streams with it (``stream.join(table, joiner)``, co-partitioned), filter it,
+        map its values, join it with another table, or follow its updates with
+        ``to_stream()``.
+
+        Example:
+            >>> import strom
+            >>> app = strom.App("docs-app-table")
+            >>> users = app.table(app.topic("users"))
+            >>> users.name
+            'users-table'
+        """
+        from strom.dsl.table import Table
+        from strom.runtime.operators.joins import TableSpec
+
+        topic = self._graph.check_topic(topic, "table()")
+        step = self._graph.names.claim(name or f"{topic.name}-table", "table")
+        node = Stateful(step, (self._graph.source(topic),), TableSpec(topic.key, topic.value))
+        return Table(self._graph, node, node, ())
+
+    def global_table(self, topic: Topic) -> GlobalTable:
+        """Every partition of ``topic`` (a small one) kept by every process, so that streams
+        can look it up by any key: ``stream.join(global_table, joiner, lookup_key=...)``.
+        Each process reads the whole topic when it starts, then follows it.
+
+        Example:
+            >>> import strom
+            >>> app = strom.App("docs-app-global")
+            >>> countries = app.global_table(app.topic("countries"))
+        """
+        from strom.dsl.table import GlobalTable
+
+        topic = self._graph.check_topic(topic, "global_table()")
+        self._graph.global_tables[topic.name] = topic
+        return GlobalTable(self._graph, topic)
 
     def runner(self, log: Log) -> Runner:
         """A :class:`~strom.runtime.runner.Runner` of this application on ``log``.

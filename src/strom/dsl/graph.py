@@ -162,6 +162,8 @@ class Graph:
         self.terminals: list[Node] = []
         self.error_policies: dict[str, ErrorPolicy] = {}
         """Per-step error policies (``on_error=``), by step name."""
+        self.global_tables: dict[str, Topic] = {}
+        """Topics read whole by every process (``app.global_table``), by name."""
 
     def declare(self, topic: Topic) -> Topic:
         """Register ``topic``; the same name may only be declared once, unless identically."""

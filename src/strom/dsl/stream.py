@@ -398,6 +398,110 @@ class Stream:
             None if retention is None else millis(retention, "window(retention=)"),
         )
 
+    def join(
+        self,
+        other: Any,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        how: str = "inner",
+        window: Any = None,
+        interval: Any = None,
+        lookup_key: Callable[[Any], Any] | None = None,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> Stream:
+        """Join this stream with a table, a global table or another stream.
+
+        * ``other`` a :class:`~strom.dsl.table.Table` (from ``app.table``): each record is
+          joined with the table's current row of its key (``how``: ``"inner"`` drops records
+          without a row, ``"left"`` passes None); the stream never waits for the table. The
+          two must be co-partitioned: a ``key_by`` before the join is repartitioned to the
+          table's partition count.
+        * ``other`` a :class:`~strom.dsl.table.GlobalTable`: the same, looked up by the
+          record's key or ``lookup_key(value)``; nothing to co-partition.
+        * ``other`` a :class:`Stream`: records of both sides with the same key whose times
+          fall within ``window`` (:func:`strom.joins.within` / ``join_window``) or
+          ``interval`` (:func:`strom.joins.interval`) of each other are joined, with the
+          later timestamp; ``"left"``/``"outer"`` emit a record that found no match
+          (with None) once its window closed.
+
+        ``joiner(left_value, right_value)`` makes the output value; the key is the record's.
+        Name the step: its stores and changelogs derive their names from it.
+
+        Example:
+            >>> import strom
+            >>> from datetime import timedelta
+            >>> app = strom.App("docs-join")
+            >>> clicks = app.stream(app.topic("clicks"))
+            >>> views = app.stream(app.topic("views"))
+            >>> pairs = clicks.join(views, lambda c, v: {"click": c, "view": v},
+            ...                     window=strom.joins.within(timedelta(seconds=10)),
+            ...                     how="left", name="click-view")
+        """
+        from strom.dsl.table import GlobalTable, Table
+        from strom.runtime.operators.joins import (
+            GlobalJoinSpec,
+            StreamTableJoinSpec,
+            WindowJoinSpec,
+        )
+
+        _callable(joiner, "join")
+        spec: Any
+        if isinstance(other, Table):
+            if window is not None or interval is not None:
+                raise ConfigError("join(): a stream-table join takes no window or interval")
+            if how not in ("inner", "left"):
+                raise ConfigError(
+                    f"join() with a table: how must be 'inner' or 'left', got {how!r}"
+                )
+            if other.source is None:
+                raise ConfigError(
+                    f"join(): table {other.name!r} is a join result, which is not materialised; "
+                    "write it to a topic and read that with app.table() to look it up"
+                )
+            spec = StreamTableJoinSpec(other.source, other.views, joiner, how)
+            parents: tuple[g.Node, ...] = (self._node, other.node)
+        elif isinstance(other, GlobalTable):
+            if how not in ("inner", "left"):
+                raise ConfigError(
+                    f"join() with a global table: how must be 'inner' or 'left', got {how!r}"
+                )
+            if lookup_key is not None:
+                _callable(lookup_key, "join(lookup_key=)")
+            spec = GlobalJoinSpec(other.topic.name, other.views, joiner, how, lookup_key)
+            parents = (self._node,)
+        elif isinstance(other, Stream):
+            if other._graph is not self._graph:
+                raise ConfigError(f"join(): stream {other.name!r} belongs to another application")
+            if other._node is self._node:
+                raise ConfigError("join(): a stream cannot be joined with itself")
+            definition = window if window is not None else interval
+            if definition is None or (window is not None and interval is not None):
+                raise ConfigError(
+                    "join() of two streams needs exactly one of window= "
+                    "(strom.joins.within(...)) or interval= (strom.joins.interval(...)): "
+                    "records of unbounded streams can only meet within a time range"
+                )
+            from strom.joins import Interval, JoinWindows
+
+            if window is not None and not isinstance(window, JoinWindows):
+                raise ConfigError(f"join(): window must be strom.joins.within(...), got {window!r}")
+            if interval is not None and not isinstance(interval, Interval):
+                raise ConfigError(
+                    f"join(): interval must be strom.joins.interval(...), got {interval!r}"
+                )
+            allowed = ("inner", "left") if interval is not None else ("inner", "left", "outer")
+            if how not in allowed:
+                raise ConfigError(f"join(): how must be one of {allowed}, got {how!r}")
+            spec = WindowJoinSpec(definition, joiner, how, key_serde(self._node), _JSON, _JSON)
+            parents = (self._node, other._node)
+        else:
+            raise ConfigError(
+                f"join() takes a Table, GlobalTable or Stream, got {type(other).__name__}"
+            )
+        step = self._claim(name, "join", on_error)
+        return self._then(g.Stateful(step, parents, spec))
+
     def count(self, *, name: str | None = None) -> Stream:
         """The number of records seen per key, emitted on every record (see
         :meth:`aggregate`).

@@ -145,7 +145,8 @@ class _SourceCompiler:
         self._intact: dict[g.Node, bool] = {}
 
     def compile(self) -> Fn:
-        return fan_out([self._node(root) for root in self._source.roots])
+        origin = self._source.origin
+        return fan_out([self._edge(origin, root) for root in self._source.roots])
 
     def _reach(self, roots: tuple[g.Node, ...]) -> set[g.Node]:
         """Nodes this source's records pass through (stopping at repartitions)."""
@@ -181,26 +182,32 @@ class _SourceCompiler:
         return TrackingProducer(self._producer, step, self._slot, self._failures)
 
     def _downstream(self, node: g.Node) -> Fn:
-        return fan_out([self._node(child) for child in self._plan.children[node]])
+        return fan_out([self._edge(node, child) for child in self._plan.children[node]])
+
+    def _edge(self, parent: g.Node, child: g.Node) -> Fn:
+        """The function records of ``parent`` enter ``child`` by (a join's records enter by
+        the port of the side they come from)."""
+        if isinstance(child, g.Stateful) and len(child.parents) > 1:
+            return self._stateful_port(child, child.parents.index(parent))
+        return self._node(child)
 
     def _node(self, node: g.Node) -> Fn:
         fn = self._memo.get(node)
         if fn is None:
-            state = self._state
-            if isinstance(node, g.Stateful):
-                if state is None:
-                    raise StromError(
-                        f"step {node.name!r} is stateful but its task has no state (a bug)"
-                    )
-                fn = state.memo.get(node)
-                if fn is None:
-                    fn = state.memo[node] = self._stateful(node, state)
-            else:
-                fn = self._build(node)
+            fn = self._stateful_port(node, 0) if isinstance(node, g.Stateful) else self._build(node)
             self._memo[node] = fn
         return fn
 
-    def _stateful(self, node: g.Stateful, state: StateTask) -> Fn:
+    def _stateful_port(self, node: g.Stateful, port: int) -> Fn:
+        state = self._state
+        if state is None:
+            raise StromError(f"step {node.name!r} is stateful but its task has no state (a bug)")
+        fn = state.memo.get((node, port))
+        if fn is None:
+            fn = state.memo[node, port] = self._stateful(node, state, port)
+        return fn
+
+    def _stateful(self, node: g.Stateful, state: StateTask, port: int) -> Fn:
         holder = state.operators[node]
         late: Fn | None = None
         if node.late is not None:
@@ -215,8 +222,9 @@ class _SourceCompiler:
                 counter=self._counters(f"{node.name}:late"),
                 slot_=self._slot,
             )
-        fn = compile_stateful(node, holder, self._slot, self._counters(node.name), late)
-        holder.downstream = self._downstream(node)
+        fn = compile_stateful(node, holder, self._slot, self._counters(node.name), late, port)
+        if holder.downstream is None:
+            holder.downstream = self._downstream(node)
         return fn
 
     def _build(self, node: g.Node) -> Fn:

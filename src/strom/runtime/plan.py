@@ -67,6 +67,7 @@ class Plan:
         stateful: the stateful steps, with the subtopology they run in.
         stores: the stores of each stateful step.
         changelogs: the changelog topic of every store, by topic name, with its store.
+        global_tables: the topics every process reads whole (global tables), by name.
     """
 
     app: str
@@ -79,6 +80,7 @@ class Plan:
     stateful: dict[g.Stateful, str]
     stores: dict[g.Stateful, tuple[StoreSpec, ...]]
     changelogs: dict[str, StoreSpec]
+    global_tables: dict[str, Topic]
 
     def subtopology_topics(self, subtopology: str) -> list[str]:
         """The source topics of ``subtopology``, sorted."""
@@ -147,6 +149,7 @@ def build_plan(graph: g.Graph) -> Plan:
         stateful,
         stores,
         changelogs,
+        dict(graph.global_tables),
     )
 
 

@@ -85,7 +85,17 @@ class Runner:
         self.slot = Slot()
         """The record being processed (see :func:`strom.context.current`)."""
         self.state: StateTasks | None = (
-            StateTasks(self.plan, settings, log, self.slot) if self.plan.stateful else None
+            StateTasks(
+                self.plan,
+                settings,
+                log,
+                self.slot,
+                isolation="read_committed"
+                if settings.guarantee == "exactly-once"
+                else "read_uncommitted",
+            )
+            if self.plan.stateful
+            else None
         )
         """The stateful tasks (None when the application has no stateful step)."""
         # Partitions assigned to a task that restores: paused until it is restored.
@@ -156,6 +166,7 @@ class Runner:
         )
         if self.state is not None:
             self.state.restore_listener = self.operations.restoring
+            self.state.globals.load(settings.shutdown_timeout)
         self._checkpoint.begin()
         self._next_checkpoint = time.monotonic() + settings.commit_interval
         self.operations.start(
@@ -215,6 +226,8 @@ class Runner:
         poll_timeout = self.settings.poll_timeout if timeout is None else timeout
         state = self.state
         try:
+            if state is not None:
+                state.globals.poll()
             if state is not None and state.restoring:
                 for restored in state.restore_step(0.0 if self._running_tasks() else 0.05):
                     self._start(restored)
@@ -433,6 +446,8 @@ class Runner:
         if self.state is not None:
             for state in self.state.tasks.values():
                 state.memo.clear()
+                for holder in state.operators.values():
+                    holder.downstream = None
         for task in self._tasks.values():
             if task.state is None:
                 task.chain = self._sources[task.tp.topic].chain
@@ -612,7 +627,12 @@ class Runner:
         first = min(
             (t.tp for t in inputs), default=TopicPartition(state.inputs[0], state.partition)
         )
-        state.start(self.operations.counters, template_record(first.topic, first.partition))
+        assert self.state is not None
+        state.start(
+            self.operations.counters,
+            template_record(first.topic, first.partition),
+            self.state.globals.cores,
+        )
         producer = self._careful_producer or self._producer
         assert producer is not None and self._consumer is not None
         for task in inputs:

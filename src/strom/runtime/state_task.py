@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from strom.dsl import graph as g
 from strom.errors import ProcessingError, StateError
 from strom.log.types import Record, TopicPartition
 from strom.runtime.functions.base import Fn, StepCounter, step_failed
-from strom.runtime.operators.base import LATE, Emit, Operator, StoreSpec
+from strom.runtime.operators.base import BuildContext, Emit, Late, Operator, StoreSpec
 from strom.runtime.plan import Plan, changelog_topic
 from strom.state import open_key_value_store, open_session_store, open_window_store, store_path
 from strom.state.protocols import StateStore
@@ -133,7 +133,7 @@ class TaskOperator:
         self.op = op
         self.time = StepTime(lag_ms=node.lag_ms, inputs=inputs)
         self.slot = slot
-        self.downstream: Fn = _nothing
+        self.downstream: Fn | None = None
         self.late = 0
         self.template = template
 
@@ -142,7 +142,7 @@ class TaskOperator:
         slot = self.slot
         record, key = slot.record, slot.key
         base = record if record.topic else self.template
-        downstream = self.downstream
+        downstream = self.downstream or _nothing
         try:
             for item in out:
                 slot.record = base._replace(timestamp=item.timestamp)
@@ -167,12 +167,14 @@ def compile_stateful(
     slot: Slot,
     counter: StepCounter,
     late: Callable[[Any], None] | None,
+    port: int = 0,
 ) -> Fn:
-    """The compiled function of a stateful step in one task (the hot path)."""
+    """The compiled function of a stateful step in one task (the hot path); ``port``: which
+    input of a two-input step (a join) the records come from."""
     step = node.name
     extract = node.timestamp
     op = holder.op
-    process = op.process
+    process = op.process if port == 0 else op.process_right  # type: ignore[attr-defined]
     time_ = holder.time
     observe = time_.observe
     c = counter
@@ -201,24 +203,40 @@ def compile_stateful(
         except Exception as exc:
             c.dropped += 1
             raise step_failed(step, exc) from exc
-        if out is LATE:
+        if out.__class__ is Late:
             c.dropped += 1
             holder.late += 1
             if late is not None:
                 late(value)
+            if out.outputs:
+                holder.emit(out.outputs)
             return
         if observe(record.topic, ts):
             deadline = op.deadline
             if deadline is not None and time_.watermark >= deadline:
-                out = [*out, *op.advance(time_.watermark)]  # type: ignore[misc]
+                out = [*out, *op.advance(time_.watermark)]
         if out:
-            holder.emit(out)  # type: ignore[arg-type]
+            holder.emit(out)  # type: ignore[arg-type]  # not Late: checked above
 
     return stateful_
 
 
 def _nothing(value: Any) -> None:
     return None
+
+
+def _in_order(nodes: list[g.Stateful]) -> list[g.Stateful]:
+    """``nodes`` with every node after the stateful nodes upstream of it (a table before
+    the joins that look it up)."""
+    ranked: dict[g.Node, int] = {}
+
+    def depth(node: g.Node) -> int:
+        known = ranked.get(node)
+        if known is None:
+            known = ranked[node] = 1 + max((depth(p) for p in node.parents), default=0)
+        return known
+
+    return sorted(nodes, key=depth)
 
 
 class StateTask:
@@ -250,13 +268,13 @@ class StateTask:
         self.state_dir = state_dir
         self.slot = slot
         self.inputs = plan.subtopology_topics(subtopology)
-        self.nodes = [n for n, s in plan.stateful.items() if s == subtopology]
+        self.nodes = _in_order([n for n, s in plan.stateful.items() if s == subtopology])
         self.stores: dict[str, StateStore] = {}
         self.changelog: dict[str, TopicPartition] = {}
         """The changelog partition of each store."""
         self.specs: dict[str, StoreSpec] = {}
         self.operators: dict[g.Stateful, TaskOperator] = {}
-        self.memo: dict[g.Node, Fn] = {}
+        self.memo: dict[tuple[g.Node, int], Fn] = {}
         """Compiled functions shared by the chains of this task's inputs."""
         self.restoring: dict[TopicPartition, int] = {}
         """Changelog partitions still to restore, with the offset to restore up to."""
@@ -360,11 +378,17 @@ class StateTask:
             del self.restoring[tp]
         return not self.restoring
 
-    def start(self, counters: Any, template: Record) -> None:
-        """Restored: build the operators over the stores."""
+    def start(
+        self, counters: Any, template: Record, global_tables: Mapping[str, Any] | None = None
+    ) -> None:
+        """Restored: build the operators over the stores (tables before the joins that look
+        them up)."""
+        built: dict[Any, Operator] = {}
+        context = BuildContext(built, global_tables or {})
         for node in self.nodes:
             names = [s.name for s in self.plan.stores[node]]
-            op = node.spec.build({n: self.stores[n] for n in names})
+            op = node.spec.build({n: self.stores[n] for n in names}, context)
+            built[node] = op
             holder = TaskOperator(node, op, self.inputs, self.slot, template)
             holder.time.restored(op.restored_watermark())
             self.operators[node] = holder
@@ -382,6 +406,10 @@ class StateTask:
     ) -> int:
         """Checkpoint step 2: serialize every store's changes and hand them to ``send``
         (store name, changelog partition, key, value, last-of-store); returns how many."""
+        for holder in self.operators.values():
+            hook = getattr(holder.op, "before_checkpoint", None)
+            if hook is not None:
+                hook()
         n = 0
         for name, store in self.stores.items():
             changes = store.prepare()

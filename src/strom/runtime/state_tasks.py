@@ -25,6 +25,7 @@ from strom.context import Slot
 from strom.errors import StromError
 from strom.log.protocols import Consumer, Log, Producer
 from strom.log.types import Record, RecordMetadata, TopicPartition, make_record
+from strom.runtime.global_tables import GlobalTables
 from strom.runtime.plan import Plan
 from strom.runtime.settings import Settings
 from strom.runtime.state_task import StateTask
@@ -67,6 +68,8 @@ class StateTasks:
         """Per changelog partition being restored: the next offset to read."""
         self._pending: list[StateTask] = []
         self._next_punctuation = 0.0
+        self.globals = GlobalTables(log_, plan.global_tables, isolation)
+        """The process's global tables."""
         self.restore_listener: Callable[[StateTask, int, int], None] | None = None
         """Called with (task, records restored, records left) after each restore batch."""
 
@@ -256,7 +259,8 @@ class StateTasks:
             self._reassign()
 
     def close(self) -> None:
-        """Close every task's stores and the restore consumer."""
+        """Close every task's stores, the global tables and the restore consumer."""
+        self.globals.close()
         for task in list(self.tasks.values()):
             try:
                 task.close()

@@ -41,6 +41,9 @@ def prepare_topics(admin: Admin, plan: Plan, *, timeout: float = 30.0) -> dict[s
     for topic in plan.outputs.values():
         if topic.name not in partitions:
             partitions[topic.name] = _ensure(admin, topic, "output", timeout)
+    for topic in plan.global_tables.values():
+        if topic.name not in partitions:
+            partitions[topic.name] = _ensure(admin, topic, "global table", timeout)
 
     internal = [s.topic for s in plan.sources.values() if s.topic.internal]
     while internal:
@@ -50,7 +53,11 @@ def prepare_topics(admin: Admin, plan: Plan, *, timeout: float = 30.0) -> dict[s
         if not ready:
             raise ConfigError(f"cannot order the repartition topics {[t.name for t in internal]}")
         for topic in ready:
-            want = topic.partitions or max(partitions[u] for u in plan.upstream[topic.name])
+            want = (
+                topic.partitions
+                or _copartitioned(plan, topic.name, partitions)
+                or max(partitions[u] for u in plan.upstream[topic.name])
+            )
             have = _ensure(admin, topic, "repartition", timeout, create_with=want)
             if have != want:
                 raise ConfigError(
@@ -78,6 +85,18 @@ def prepare_topics(admin: Admin, plan: Plan, *, timeout: float = 30.0) -> dict[s
                 )
             partitions[name] = have
     return partitions
+
+
+def _copartitioned(plan: Plan, name: str, partitions: dict[str, int]) -> int | None:
+    """The partition count a repartition topic must have to be co-partitioned with the user
+    topics it meets in a stateful step (a join with a table), if any."""
+    sub = plan.subtopology.get(name)
+    others = [
+        partitions[t]
+        for t in plan.subtopology_topics(sub or "")
+        if t != name and not plan.sources[t].topic.internal and t in partitions
+    ]
+    return max(others) if others else None
 
 
 def _check_copartitioned(plan: Plan, partitions: dict[str, int]) -> None:

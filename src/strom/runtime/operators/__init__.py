@@ -5,6 +5,14 @@ the runtime opens its stores, restores them, feeds it records with the task's wa
 sends what its stores changed to their changelogs, and forwards what it emits.
 """
 
-from strom.runtime.operators.base import LATE, Emit, Operator, OperatorSpec, StoreSpec
+from strom.runtime.operators.base import (
+    LATE,
+    BuildContext,
+    Emit,
+    Late,
+    Operator,
+    OperatorSpec,
+    StoreSpec,
+)
 
-__all__ = ["LATE", "Emit", "Operator", "OperatorSpec", "StoreSpec"]
+__all__ = ["LATE", "BuildContext", "Emit", "Late", "Operator", "OperatorSpec", "StoreSpec"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from strom.errors import StromError
-from strom.runtime.operators.base import Emit, StoreSpec
+from strom.runtime.operators.base import BuildContext, Emit, StoreSpec
 from strom.serde.base import Serde
 from strom.state.protocols import KeyValueStore, StateStore
 
@@ -48,7 +48,9 @@ class AggregateSpec:
         """One key-value store named after the step."""
         return [StoreSpec(self.store or step, "key-value", self.key, self.value)]
 
-    def build(self, stores: Mapping[str, StateStore]) -> RollingAggregate:
+    def build(
+        self, stores: Mapping[str, StateStore], context: BuildContext | None = None
+    ) -> RollingAggregate:
         """The operator of one task."""
         name = self.store or next(iter(stores), "")
         if self.store is not None and self.store not in stores:

@@ -17,16 +17,16 @@ from strom.state.protocols import StateStore
 from strom.state.types import StoreKind
 
 
-class _Late:
-    __slots__ = ()
+class Late(NamedTuple):
+    """What :meth:`Operator.process` returns for a record it did not take: it is late (every
+    window it belongs to has closed). The runtime counts it and drops it or routes it, and
+    emits ``outputs`` (what the record's watermark closed before it was found late)."""
 
-    def __repr__(self) -> str:
-        return "LATE"
+    outputs: tuple[Any, ...] = ()
 
 
-LATE: Final = _Late()
-"""What :meth:`Operator.process` returns for a record it did not take: it is late (every
-window it belongs to has closed). The runtime counts it and drops it or routes it."""
+LATE: Final = Late()
+"""A late record that closed nothing."""
 
 
 class Emit(NamedTuple):
@@ -76,9 +76,10 @@ class Operator(Protocol):
 
     def process(
         self, key: Any, value: Any, timestamp: int, watermark: int
-    ) -> Sequence[Emit] | _Late:
+    ) -> Sequence[Emit] | Late:
         """Take one record (``watermark``: the task's watermark before it); return what to
-        emit now, or :data:`LATE`."""
+        emit now, or a :class:`Late`. Steps with two inputs (joins) take the records of the
+        second one in ``process_right``, with the same contract."""
         ...
 
     def advance(self, watermark: int) -> Sequence[Emit]:
@@ -96,6 +97,20 @@ class Operator(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class BuildContext:
+    """What else an operator may use when it is built.
+
+    Attributes:
+        operators: the operators already built in the task, by graph node (a join finds the
+            table it looks up here).
+        global_tables: the process's global tables, by topic name.
+    """
+
+    operators: Mapping[Any, Operator]
+    global_tables: Mapping[str, Any]
+
+
 class OperatorSpec(Protocol):
     """How a stateful step builds its per-task operator (held by the graph node)."""
 
@@ -103,6 +118,6 @@ class OperatorSpec(Protocol):
         """The stores a task of ``step`` needs."""
         ...
 
-    def build(self, stores: Mapping[str, StateStore]) -> Operator:
+    def build(self, stores: Mapping[str, StateStore], context: BuildContext) -> Operator:
         """The operator of one task over its open (and restored) stores, by name."""
         ...

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strom.runtime.operators.base import LATE, Emit, StoreSpec, _Late
+from strom.runtime.operators.base import LATE, BuildContext, Emit, Late, StoreSpec
 from strom.serde.base import Serde
 from strom.state.protocols import StateStore
 from strom.windows import LATE as WINDOW_LATE
@@ -56,7 +56,9 @@ class WindowedSpec:
             )
         ]
 
-    def build(self, stores: Mapping[str, StateStore]) -> WindowedOperator:
+    def build(
+        self, stores: Mapping[str, StateStore], context: BuildContext | None = None
+    ) -> WindowedOperator:
         """The operator of one task over its (restored) store."""
         (store,) = stores.values()
         return WindowedOperator(self, store)
@@ -81,7 +83,7 @@ class WindowedOperator:
         """The watermark at which a window closes next."""
         return self._op.next_close
 
-    def process(self, key: Any, value: Any, timestamp: int, watermark: int) -> list[Emit] | _Late:
+    def process(self, key: Any, value: Any, timestamp: int, watermark: int) -> list[Emit] | Late:
         """Aggregate one record; the results of the windows it changed (emit "updates")."""
         out = self._op.process(key, value, timestamp, watermark)
         if out is WINDOW_LATE:
