@@ -85,7 +85,7 @@ def test_streams_not_co_partitioned_with_a_table_fail_at_start(
     app.stream(orders_t).join(app.table(users_t), lambda o, u: o, name="j").to(out)
     create(log, users_t.name, 3)
     create(log, orders_t.name, 2)
-    with pytest.raises(strom.errors.ConfigError, match="not co-partitioned.*key_by"):
+    with pytest.raises(strom.errors.ConfigError, match=r"not co-partitioned.*key_by"):
         app.run(broker=broker)
 
 
