@@ -7,14 +7,14 @@ The runtime opens the store partition of each task from a :class:`StoreSpec` and
 definition          store kind      value                                        retention
 ==================  ==============  ===========================================  ============
 tumbling, hopping   window          the accumulator                              size + grace
-sliding             window          (largest record time, accumulator)           2·size + 1 +
-                                                                                 grace
+sliding             window          (largest record time, accumulator, alive,    2·size + 1 +
+                                    frozen accumulator)                          grace
 session             session         the accumulator                              gap + grace
 count               key-value       (records of the key so far, accumulator)     —
 ==================  ==============  ===========================================  ============
 
-Sliding windows stay in the store ``size + 1`` ms of watermark after they close: a window
-created later copies its aggregate from them (see ``docs/windows.md``).
+Sliding windows stay in the store ``2·size + 1`` ms of watermark after they close: a window
+created later copies its aggregate from them (see :mod:`strom.windows.cores.sliding`).
 
 Example:
     >>> from datetime import timedelta
@@ -94,6 +94,57 @@ class PairSerde:
         return (number, self._de(data[_HEAD + 1 :]) if data[_HEAD] else None)
 
 
+_slide = struct.Struct(">qBI")
+_ALIVE, _FROZEN = 1, 2
+
+
+class SlideSerde:
+    """Stores a sliding window: ``(largest record time, accumulator, alive, frozen or None)``.
+
+    Example:
+        >>> from strom.windows.aggregations import MsgpackSerde
+        >>> serde = SlideSerde(MsgpackSerde())
+        >>> serde.deserialize(serde.serialize((105, [1, 2], True, None)))
+        (105, [1, 2], True, None)
+        >>> serde.deserialize(serde.serialize((105, [1, 2], False, [1])))
+        (105, [1, 2], False, [1])
+    """
+
+    __slots__ = ("_de", "_ser", "name")
+
+    def __init__(self, accumulator: Serde[Any]) -> None:
+        self.name = f"slide+{accumulator.name}"
+        self._ser = accumulator.serialize
+        self._de = accumulator.deserialize
+
+    def serialize(self, value: tuple[int, Any, bool, Any] | None) -> bytes | None:
+        """``int64 last | flags | uint32 size of acc | acc | frozen``."""
+        if value is None:
+            return None
+        last, acc, alive, frozen = value
+        data = self._ser(acc)
+        if data is None:
+            raise SerializationError(f"{self.name}: the accumulator serialized to None")
+        flags = (_ALIVE if alive else 0) | (_FROZEN if frozen is not None else 0)
+        head = _slide.pack(last, flags, len(data))
+        if frozen is None:
+            return head + data
+        return head + data + (self._ser(frozen) or b"")
+
+    def deserialize(self, data: bytes | None) -> tuple[int, Any, bool, Any] | None:
+        """The stored sliding window in ``data``."""
+        if data is None:
+            return None
+        if len(data) < _slide.size:
+            raise SerializationError(f"{self.name}: malformed stored value {data[:40]!r}")
+        last, flags, size = _slide.unpack_from(data)
+        cut = _slide.size + size
+        if flags > _ALIVE | _FROZEN or cut > len(data) or (cut < len(data)) != bool(flags & 2):
+            raise SerializationError(f"{self.name}: malformed stored value {data[:40]!r}")
+        frozen = self._de(data[cut:]) if flags & _FROZEN else None
+        return (last, self._de(data[_slide.size : cut]), bool(flags & _ALIVE), frozen)
+
+
 @dataclass(frozen=True, slots=True)
 class StoreSpec:
     """The store a windowed aggregation needs (see the module's table).
@@ -149,7 +200,7 @@ def store_spec(
     if isinstance(window, Session):
         return StoreSpec("session", aggregation.serde, interval, retention)
     if isinstance(window, Sliding):
-        return StoreSpec("window", PairSerde(aggregation.serde), interval, retention)
+        return StoreSpec("window", SlideSerde(aggregation.serde), interval, retention)
     return StoreSpec("window", aggregation.serde, interval, retention)
 
 

@@ -152,15 +152,16 @@ def _sliding(
             out.append([] if emit == "updates" else sorted(closed, key=_emit_order))
             continue
         t, key = call.timestamp, call.key
-        if t + 1 + grace <= seen:
-            out.append("LATE")
-            continue
         records = accepted.setdefault(key, [])
-        records.append((t, call.value, seen))
         before = alive.setdefault(key, set()) | dead.setdefault(key, set())
-        for s, e in window_set(records) - before:
-            (alive if is_open(e) else dead)[key].add((s, e))
-        new = window_set(records) - before
+        new = window_set([*records, (t, call.value, seen)]) - before
+        born = {(s, e) for s, e in new if is_open(e)}
+        if not any(s <= t <= e and is_open(e) for s, e in alive[key] | born):
+            out.append("LATE")  # no open window would hold it
+            continue
+        records.append((t, call.value, seen))
+        alive[key] |= born
+        dead[key] |= new - born
         changed = [
             WindowResult(key, s, e, aggregation.fold(content(key, s, e)), e)
             for s, e in sorted(alive[key])
@@ -206,9 +207,6 @@ def _sessions(
             out.append([] if emit == "updates" else sorted(results, key=_emit_order))
             continue
         t, key = call.timestamp, call.key
-        if t + gap + grace <= seen:
-            out.append("LATE")
-            continue
         joined = sorted(
             (
                 s
@@ -221,6 +219,9 @@ def _sessions(
             ),
             key=lambda s: (s.start, s.end),
         )
+        if not joined and t + gap + grace <= seen:  # its session [t, t] is closed already
+            out.append("LATE")
+            continue
         if not joined:
             new = _Session(key, t, t, aggregation.add(aggregation.init(), call.value))
             sessions.append(new)

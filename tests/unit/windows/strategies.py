@@ -15,8 +15,9 @@ from strom.windows.aggregations import Aggregation
 from tests.unit.windows.reference import Call
 
 KINDS = ["tumbling", "hopping", "sliding", "session", "count"]
-# "ab" sorts between "a" and "b" as bytes: emit order is by key bytes.
-KEYS = st.sampled_from(["a", "b", "ab", "c"])
+# "ab" sorts between "a" and "b" as bytes: emit order is by key bytes. One key makes the
+# most interactions between windows; several test the order and the keys' independence.
+KEY_SETS = st.sampled_from([["a"], ["a", "b"], ["a", "b", "ab", "c"]])
 
 
 def _double_into(acc: list[int], value: int) -> list[int]:
@@ -85,10 +86,16 @@ def scenarios(draw: st.DrawFn, kind: str, *, restart: bool = True) -> Scenario:
     seen - an allowed out-of-orderness, ``advance`` after random records and at the end."""
     window = draw(window_of(kind))
     grace = 0 if kind == "count" else draw(st.integers(0, 8))
-    out_of_order = draw(st.integers(0, 12))
-    # Times: a random walk that drifts forward (windows open, close, take late records on
-    # the way) or, sometimes, uniform (mostly late after the first records).
-    if draw(st.integers(0, 3)):
+    out_of_order = draw(st.sampled_from([0, 0, 0, 1, 3, 6, 12]))
+    # Times: around the largest time so far (many records out of order by less than a
+    # window: late for some windows, on time for others), a random walk that drifts forward,
+    # or uniform (mostly late after the first records).
+    mode = draw(st.integers(0, 5))
+    if mode >= 3:
+        times = [draw(st.integers(-20, 20))]
+        for _ in range(draw(st.integers(0, 39))):
+            times.append(max(times) + draw(st.integers(-25, 5)))
+    elif mode >= 1:
         first = draw(st.integers(-20, 20))
         steps = draw(st.lists(st.integers(-8, 10), min_size=0, max_size=39))
         times = [first]
@@ -96,7 +103,8 @@ def scenarios(draw: st.DrawFn, kind: str, *, restart: bool = True) -> Scenario:
             times.append(times[-1] + step)
     else:
         times = draw(st.lists(st.integers(-20, 70), min_size=1, max_size=40))
-    records = [(draw(KEYS), t) for t in times]
+    keys = st.sampled_from(draw(KEY_SETS))
+    records = [(draw(keys), t) for t in times]
     calls: list[Call] = []
     top: int | None = None
     for i, (key, t) in enumerate(records):

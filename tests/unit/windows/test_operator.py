@@ -148,14 +148,45 @@ def test_sliding_updates_out_of_order_record_creates_its_right_window() -> None:
     ]
 
 
-def test_sliding_record_is_late_when_its_own_window_has_closed() -> None:
-    # Kafka Streams would still add t=104 to the open window [101, 111]; strom drops it (see
-    # docs/windows.md: a later copy of a window could otherwise miss it).
-    op, _ = make(sliding(10), grace=0)
+def test_sliding_record_goes_into_the_open_windows_after_its_own_closed() -> None:
+    op, _ = make(sliding(10), emit="updates")
     op.process("k", "a", 100, NO_WATERMARK)
     op.process("k", "b", 108, 100)
-    assert op.process("k", "c", 104, 105) is LATE  # [94, 104] closed at 105
-    assert op.process("k", "d", 105, 105) == []  # [95, 105] open until 106
+    # Watermark 105: c's own window [94, 104] has closed, but [98, 108] and [101, 111] hold
+    # 104 and are open: c goes there (as in Kafka Streams), and its right window [105, 115]
+    # is created with b. [94, 104] exists only as a source for later copies: never output.
+    assert bounds(op.process("k", "c", 104, 105)) == [
+        ("k", 98, 108, ["a", "b", "c"]),
+        ("k", 101, 111, ["b", "c"]),
+        ("k", 105, 115, ["b"]),
+    ]
+    # No open window holds 95: late.
+    assert op.process("k", "d", 95, 105) is LATE
+
+
+def test_sliding_finals_are_the_records_before_the_window_closed() -> None:
+    op, _ = make(sliding(10))
+    op.process("k", "a", 100, NO_WATERMARK)
+    op.process("k", "b", 108, 100)
+    # [90, 100] closed at watermark 101; c at 100 arrives before advance emitted it. The
+    # window keeps c (a later copy needs it) but its final result is what it closed with.
+    assert op.process("k", "c", 100, 105) == []
+    assert bounds(op.advance(105)) == [("k", 90, 100, ["a"])]
+    assert bounds(op.advance(1_000)) == [
+        ("k", 98, 108, ["a", "b", "c"]),
+        ("k", 101, 111, ["b"]),
+    ]
+
+
+def test_sliding_closed_windows_keep_taking_records_for_later_copies() -> None:
+    op, _ = make(sliding(10), grace=2)
+    op.process("k", "a", 100, NO_WATERMARK)
+    op.process("k", "z", 108, 100)
+    # Watermark 108: [90, 100] has closed. y at 99 is on time for [98, 108], and is added to
+    # [90, 100] too (not output again), because x's new window [97, 107] copies [90, 100].
+    op.process("k", "y", 99, 108)
+    op.process("k", "x", 107, 108)
+    assert ("k", 97, 107, ["a", "y", "x"]) in bounds(op.advance(1_000))
 
 
 def test_sliding_closed_windows_remain_sources_for_copies() -> None:
@@ -196,10 +227,12 @@ def test_a_closed_session_never_merges() -> None:
     op.process("v", "x", 110, 100)  # the watermark reaches 110: [100, 100] closed
     # 105 is within the gap of the closed session, but its own session is open: a new one.
     assert op.process("u", "b", 105, 110) == []
-    assert op.process("u", "c", 99, 110) is LATE
+    # 99's own session would be closed, but it joins the open session [105, 105].
+    assert op.process("u", "c", 99, 110) == []
+    assert op.process("u", "d", 88, 110) is LATE  # closed, and no open session within reach
     assert bounds(op.advance(1_000)) == [
         ("u", 100, 100, ["a"]),
-        ("u", 105, 105, ["b"]),
+        ("u", 99, 105, ["b", "c"]),
         ("v", 110, 110, ["x"]),
     ]
 

@@ -5,8 +5,8 @@ A session is ``[first, last]`` (its first and last record times, both inclusive)
 ``first < t + gap``): none → a new session ``[t, t]``; one → that session grows; several → they
 merge, accumulators joined with ``merge(earlier, later)`` in start order, then the record is
 added. A session closes when the watermark reaches ``last + gap + grace``; a closed session
-never changes, so a record near it starts a new one. A record is **late** when its own
-session would already be closed (``t + gap + grace <= watermark``).
+never changes, so a record near it starts a new one. A record is **late** when the session it
+would make is closed: it joins no open session and ``t + gap + grace <= watermark``.
 
 With emit ``"updates"``, a record emits a tombstone for each session that merged away (its
 bounds changed), then the new session's result.
@@ -75,9 +75,7 @@ class SessionCore(TimeCore):
             self._watermark = watermark
         t, gap = timestamp, self._gap
         closed = self._watermark - self.shift  # a session ending at or before this is closed
-        if t <= closed:
-            self.late_records += 1
-            return LATE
+        # (No shortcut for very late records: an open session may reach back any distance.)
         found = [
             row
             for row in self._find(key, clamp(t - gap + 1), clamp(t + gap - 1))
@@ -85,6 +83,9 @@ class SessionCore(TimeCore):
         ]
         index = self._index
         if not found:
+            if t <= closed:  # its own session [t, t] would be closed already
+                self.late_records += 1
+                return LATE
             acc = self._add(self._init(), value)
             self._put(key, t, t, acc)
             index.add(t)
