@@ -6,7 +6,7 @@ KAFKA  := $(PY) scripts/kafka/broker.py
 PG     := $(PY) scripts/services/postgres.py
 MARIADB := $(PY) scripts/services/mariadb.py
 
-.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick bench-state bench-es es-soak clean
+.PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick bench-state bench-stateful bench-es es-soak clean
 .PHONY: mariadb-up mariadb-down mariadb-status cdc-compat cdc-crash bench-cdc
 
 $(VENV)/.installed: pyproject.toml
@@ -102,6 +102,12 @@ bench-quick: venv
 # State-store micro-benchmarks (memory vs RocksDB); their section of docs/benchmarks.md.
 bench-state: venv
 	$(PY) -m bench.state $(BENCH_ARGS)
+
+# Stateful pipelines on Kafka (issue 11): a tumbling-window count+sum in strom (RocksDB and
+# memory), Quix Streams (its venv: bench/.venvs/quix) and a hand-written loop with a dict, the
+# state cost against strom's stateless pipeline, changelog restore rates, memory per key.
+bench-stateful: venv
+	$(PY) -m bench.stateful $(BENCH_ARGS)
 
 # Event store against the eventsourcing library (its venv: bench/.venvs/eventsourcing) on a
 # PostgreSQL started for the run (or $STROM_TEST_POSTGRES); section in docs/benchmarks.md.
