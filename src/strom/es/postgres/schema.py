@@ -80,25 +80,49 @@ def ddl(schema: str) -> list[str]:
             position bigint NOT NULL,
             updated bigint NOT NULL)""",
         append_function(s),
+        append_function(s, single=True),
     ]
 
 
-def append_function(s: str) -> str:
-    """``append_events``: returns (ok, stream version, last position), or raises
-    CONFLICT_SQLSTATE with the stream's actual version as the message. Expected: >= 0 exact
+def append_function(s: str, *, single: bool = False) -> str:
+    """``append_events`` (events as arrays), or with ``single`` ``append_event`` (one event
+    as plain parameters: cheaper to send than five one-element arrays). Returns (ok, stream
+    version, last position), or raises CONFLICT_SQLSTATE with the stream's actual version as
+    the message. Expected: >= 0 exact
     (0 = no stream), -1 any, -2 stream exists. Everything after the order lock reads with a
     fresh snapshot (one per statement: the function is VOLATILE and runs in READ COMMITTED),
     so it sees every append that held the lock before."""
+    if single:
+        name, events_params, count = (
+            "append_event",
+            "p_id uuid, p_type text, p_type_version integer, p_data bytea, p_metadata bytea",
+            "1",
+        )
+        insert_source = (
+            "VALUES (v_last + 1, p_stream, v_current + 1, p_id, p_type, p_type_version, v_ts, "
+            "p_data, p_metadata)"
+        )
+    else:
+        name, events_params, count = (
+            "append_events",
+            "p_ids uuid[], p_types text[], p_type_versions integer[], p_data bytea[], "
+            "p_metadata bytea[]",
+            "coalesce(cardinality(p_ids), 0)",
+        )
+        insert_source = (
+            "SELECT v_last + e.i, p_stream, v_current + e.i, e.id, e.type, e.tv, v_ts, e.data, "
+            "e.meta FROM unnest(p_ids, p_types, p_type_versions, p_data, p_metadata) "
+            "WITH ORDINALITY AS e(id, type, tv, data, meta, i)"
+        )
     return f"""
-CREATE OR REPLACE FUNCTION {s}.append_events(
-    p_stream text, p_expected bigint, p_ids uuid[], p_types text[], p_type_versions integer[],
-    p_data bytea[], p_metadata bytea[],
+CREATE OR REPLACE FUNCTION {s}.{name}(
+    p_stream text, p_expected bigint, {events_params},
     p_snap_type text DEFAULT NULL, p_snap_schema integer DEFAULT NULL,
     p_snap_data bytea DEFAULT NULL)
 RETURNS TABLE (ok boolean, stream_version bigint, last_position bigint)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
-    v_n integer := coalesce(cardinality(p_ids), 0);
+    v_n integer := {count};
     v_current bigint;
     v_last bigint;
     v_last_ts bigint;
@@ -131,10 +155,7 @@ BEGIN
     END IF;
     INSERT INTO {s}.events (position, stream_id, version, id, type, type_version,
                             recorded_at, data, metadata)
-        SELECT v_last + e.i, p_stream, v_current + e.i, e.id, e.type, e.tv,
-               v_ts, e.data, e.meta
-        FROM unnest(p_ids, p_types, p_type_versions, p_data, p_metadata)
-             WITH ORDINALITY AS e(id, type, tv, data, meta, i);
+        {insert_source};
     IF p_snap_data IS NOT NULL THEN
         INSERT INTO {s}.snapshots (stream_id, type, schema_version, version, recorded_at, data)
             VALUES (p_stream, p_snap_type, p_snap_schema, v_current + v_n, v_ts, p_snap_data)

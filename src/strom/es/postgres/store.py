@@ -95,6 +95,10 @@ class PostgresEventStore:
             f"SELECT ok, stream_version, last_position FROM {s}.append_events"
             "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         )
+        self._sql_append_one = (
+            f"SELECT ok, stream_version, last_position FROM {s}.append_event"
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        )
         self._sql_read = (
             f"SELECT {_EVENT_COLUMNS} FROM {s}.events WHERE stream_id = %s AND version >= %s "
             "AND version <= %s AND recorded_at <= %s ORDER BY version LIMIT %s"
@@ -190,21 +194,24 @@ class PostgresEventStore:
         check_stream_id(stream_id)
         code = expected_code(stream_id, expected_version)
         encoded = encode_events(stream_id, events, self.max_event_bytes)
-        params = (
-            stream_id,
-            code,
-            [e.id for e in encoded],
-            [e.type for e in encoded],
-            [e.type_version for e in encoded],
-            [e.data for e in encoded],
-            [e.metadata for e in encoded],
-            snapshot.type if snapshot else None,
-            snapshot.schema_version if snapshot else None,
-            snapshot.data if snapshot else None,
-        )
+        snap = (snapshot.type, snapshot.schema_version, snapshot.data) if snapshot else (None,) * 3
+        if len(encoded) == 1:
+            sql, params = self._sql_append_one, (stream_id, code, *encoded[0], *snap)
+        else:
+            sql = self._sql_append
+            params = (
+                stream_id,
+                code,
+                [e.id for e in encoded],
+                [e.type for e in encoded],
+                [e.type_version for e in encoded],
+                [e.data for e in encoded],
+                [e.metadata for e in encoded],
+                *snap,
+            )
         with self._connection() as conn:
             try:
-                row = conn.execute(self._sql_append, params).fetchone()
+                row = conn.execute(sql, params).fetchone()
             except psycopg.Error as exc:
                 if exc.sqlstate == CONFLICT_SQLSTATE and exc.diag.message_primary is not None:
                     actual = int(exc.diag.message_primary)
