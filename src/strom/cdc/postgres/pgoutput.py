@@ -152,12 +152,13 @@ Message = (
     | LogicalMessage
 )
 
+_BEGIN = struct.Struct(">QqI")
+_COMMIT = struct.Struct(">BQQq")
 _U8 = struct.Struct(">B")
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
-_I64 = struct.Struct(">q")
 
 
 class _Reader:
@@ -192,11 +193,6 @@ class _Reader:
         self.pos += 8
         return value
 
-    def i64(self) -> int:
-        value: int = _I64.unpack_from(self.data, self.pos)[0]
-        self.pos += 8
-        return value
-
     def cstring(self) -> str:
         end = self.data.index(b"\0", self.pos)
         value = self.data[self.pos : end].decode("utf-8")
@@ -211,28 +207,35 @@ class _Reader:
         return value
 
     def tuple_data(self) -> Tuple:
-        count = self.i16()
+        # The hot path of decoding: locals instead of attribute lookups per column.
+        data, pos = self.data, self.pos
+        count: int = _I16.unpack_from(data, pos)[0]
+        pos += 2
+        size = len(data)
         values: list[Value] = []
         for _ in range(count):
-            kind = self.data[self.pos]
-            self.pos += 1
+            kind = data[pos]
+            pos += 1
             if kind == 0x74:  # 't': text
-                length = self.i32()
-                values.append(self.take(length).decode("utf-8"))
+                length: int = _I32.unpack_from(data, pos)[0]
+                pos += 4
+                if pos + length > size:
+                    raise PgOutputError(
+                        f"pgoutput message truncated at byte {pos} (wanted {length})"
+                    )
+                values.append(data[pos : pos + length].decode("utf-8"))
+                pos += length
             elif kind == 0x6E:  # 'n': null
                 values.append(None)
             elif kind == 0x75:  # 'u': unchanged TOAST
                 values.append(UNCHANGED)
             else:
                 raise PgOutputError(
-                    f"pgoutput tuple column kind {chr(kind)!r} at byte {self.pos - 1} is not "
+                    f"pgoutput tuple column kind {chr(kind)!r} at byte {pos - 1} is not "
                     "supported (binary mode is not requested by strom)"
                 )
+        self.pos = pos
         return tuple(values)
-
-
-def _ts(pg_us: int) -> int:
-    return pg_us + PG_EPOCH_US
 
 
 def decode(data: bytes) -> Message:
@@ -243,13 +246,15 @@ def decode(data: bytes) -> Message:
     """
     if not data:
         raise PgOutputError("empty pgoutput message")
-    reader = _Reader(data)
     kind = data[0]
     try:
         if kind == 0x42:  # B
-            return Begin(reader.u64(), _ts(reader.i64()), reader.u32())
+            final_lsn, ts, xid = _BEGIN.unpack_from(data, 1)
+            return Begin(final_lsn, ts + PG_EPOCH_US, xid)
         if kind == 0x43:  # C
-            return Commit(reader.u8(), reader.u64(), reader.u64(), _ts(reader.i64()))
+            flags, commit_lsn, end_lsn, ts = _COMMIT.unpack_from(data, 1)
+            return Commit(flags, commit_lsn, end_lsn, ts + PG_EPOCH_US)
+        reader = _Reader(data)
         if kind == 0x49:  # I
             oid = reader.u32()
             reader.u8()  # 'N'
