@@ -40,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, help="input events (default 300,000)")
     p.add_argument("--repeat", type=int, help="repetitions (default 3)")
     p.add_argument("--only", help="comma-separated implementation names or families")
+    p.add_argument(
+        "--workloads",
+        default="windowed,enrich,join",
+        help="comma-separated: windowed (issue 11), enrich and join (issue 12's stream-table "
+        "and windowed stream-stream joins)",
+    )
+    p.add_argument("--join-records", type=int, help="records of the windowed join (300,000)")
+    p.add_argument("--orders", type=int, help="orders of the enrichment (default 1,000,000)")
+    p.add_argument("--users", type=int, help="rows of the enrichment's table (default 100,000)")
     p.add_argument("--no-restore", action="store_true", help="skip the restore phases")
     p.add_argument(
         "--restore-keys",
@@ -82,9 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     kafka = Kafka(broker.bootstrap)
     kafka.check()
     ctx = Context(settings=settings, kafka=kafka, run_id=run_id, only=only)
-    impls = [si for si in driver.IMPLS if ctx.selected(si.impl)]
-    if not impls:
-        names = [s.impl.name for s in driver.IMPLS]
+    chosen = set(args.workloads.split(","))
+    known = {"windowed", "enrich", "join"}
+    if chosen - known:
+        raise SystemExit(f"unknown workloads {sorted(chosen - known)}")
+    impls = [si for si in driver.IMPLS if ctx.selected(si.impl) and "windowed" in chosen]
+    enrich = [si for si in driver.ENRICH_IMPLS if ctx.selected(si.impl) and "enrich" in chosen]
+    joins = [si for si in driver.JOIN_IMPLS if ctx.selected(si.impl) and "join" in chosen]
+    join_records = args.join_records or (20_000 if args.quick else 300_000)
+    orders = args.orders or (20_000 if args.quick else 1_000_000)
+    users = args.users or (5_000 if args.quick else 100_000)
+    if not impls and not enrich and not joins:
+        names = [s.impl.name for s in (*driver.IMPLS, *driver.ENRICH_IMPLS, *driver.JOIN_IMPLS)]
         raise SystemExit(f"--only {args.only!r} selects nothing of {names}")
     meta: dict[str, Any] = {
         "run_id": run_id,
@@ -100,36 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         "restore_keys": restore_keys,
     }
     wrap = _profiler(ctx, args) if args.profile else None
-    print(f"[bench] run {run_id}: {', '.join(s.impl.name for s in impls)}", flush=True)
+    names = ", ".join(s.impl.name for s in (*impls, *enrich, *joins))
+    print(f"[bench] run {run_id}: {names}", flush=True)
     interrupted = False
     try:
-        inp = driver.fill(ctx)
-        meta["input"] = {
-            "records": inp.records,
-            "windows": len(inp.reference),
-            "logins": inp.logins,
-            "keys": inp.keys,
-        }
-        broken: set[str] = set()
-        for rep in range(1, settings.repeat + 1):
-            for si in impls:
-                if si.impl.name in broken:
-                    continue
-                res, finished = driver.run_one(ctx, si, rep, inp, wrap)
-                ctx.results.append(res)
-                driver.print_result(res)
-                if res.info.get("fatal"):
-                    broken.add(si.impl.name)
-                if finished is None:
-                    continue
-                if si.restore and res.ok and not args.no_restore and not args.profile:
-                    for backend in ("memory", "rocksdb"):
-                        restored = driver.restore_one(ctx, finished, backend, rep)
-                        ctx.results.append(restored)
-                        driver.print_result(restored)
-                driver.drop(ctx, finished)
-        if not args.no_restore and not args.profile and restore_keys:
-            _large_restore(ctx, restore_keys)
+        if impls:
+            _windowed(ctx, impls, meta, args, wrap, restore_keys)
+        if enrich:
+            _enrich(ctx, enrich, meta, orders, users, wrap)
+        if joins:
+            _join(ctx, joins, meta, join_records, wrap)
     except KeyboardInterrupt:
         interrupted = True
         print("[bench] interrupted: writing what was measured", flush=True)
@@ -159,6 +157,91 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] wrote {DOCS}", flush=True)
     print(f"[bench] raw results: {raw}", flush=True)
     return 1 if interrupted or not any(r.ok for r in ctx.results) else 0
+
+
+def _windowed(
+    ctx: Context,
+    impls: list[driver.StatefulImpl],
+    meta: dict[str, Any],
+    args: argparse.Namespace,
+    wrap: list[str] | None,
+    restore_keys: int,
+) -> None:
+    settings = ctx.settings
+    inp = driver.fill(ctx)
+    meta["input"] = {
+        "records": inp.records,
+        "windows": len(inp.reference),
+        "logins": inp.logins,
+        "keys": inp.keys,
+    }
+    broken: set[str] = set()
+    for rep in range(1, settings.repeat + 1):
+        for si in impls:
+            if si.impl.name in broken:
+                continue
+            res, finished = driver.run_one(ctx, si, rep, inp, wrap)
+            ctx.results.append(res)
+            driver.print_result(res)
+            if res.info.get("fatal"):
+                broken.add(si.impl.name)
+            if finished is None:
+                continue
+            if si.restore and res.ok and not args.no_restore and not args.profile:
+                for backend in ("memory", "rocksdb"):
+                    restored = driver.restore_one(ctx, finished, backend, rep)
+                    ctx.results.append(restored)
+                    driver.print_result(restored)
+            driver.drop(ctx, finished)
+    if not args.no_restore and not args.profile and restore_keys:
+        _large_restore(ctx, restore_keys)
+
+
+def _enrich(
+    ctx: Context,
+    impls: list[driver.StatefulImpl],
+    meta: dict[str, Any],
+    orders: int,
+    users: int,
+    wrap: list[str] | None,
+) -> None:
+    inp = driver.fill_enrich(ctx, orders, users)
+    meta["enrich_input"] = {"orders": orders, "users": users}
+    broken: set[str] = set()
+    for rep in range(1, ctx.settings.repeat + 1):
+        for si in impls:
+            if si.impl.name in broken:
+                continue
+            res, finished = driver.run_one(ctx, si, rep, inp, wrap, workload="enrich")
+            ctx.results.append(res)
+            driver.print_result(res)
+            if res.info.get("fatal"):
+                broken.add(si.impl.name)
+            if finished is not None:
+                driver.drop(ctx, finished)
+
+
+def _join(
+    ctx: Context,
+    impls: list[driver.StatefulImpl],
+    meta: dict[str, Any],
+    total: int,
+    wrap: list[str] | None,
+) -> None:
+    inp = driver.fill_join(ctx, total)
+    meta["join_input"] = {"records": inp.records, "pairs": len(inp.pairs)}
+    broken: set[str] = set()
+    for rep in range(1, ctx.settings.repeat + 1):
+        for si in impls:
+            if si.impl.name in broken:
+                continue
+            res, finished = driver.run_one(ctx, si, rep, inp, wrap, workload="join")
+            ctx.results.append(res)
+            driver.print_result(res)
+            if res.info.get("fatal"):
+                broken.add(si.impl.name)
+            if finished is not None:
+                driver.drop(ctx, finished)
 
 
 def _large_restore(ctx: Context, keys: int) -> None:

@@ -116,6 +116,9 @@ IMPLS: tuple[StatefulImpl, ...] = (
 )
 
 
+CHECKS_READ = ("windows", "logins", "empty")
+
+
 @dataclass
 class Input:
     """The run's input topic and what a correct run produces from it."""
@@ -125,6 +128,14 @@ class Input:
     reference: data.Windows
     logins: int
     keys: int
+    config: dict[str, Any] = field(default_factory=dict)
+    """Extra configuration of every script (e.g. the table topic)."""
+    tiers: dict[bytes, str] = field(default_factory=dict)
+    """Enrichment: each user's tier."""
+    pairs: set[tuple[int, int]] = field(default_factory=set)
+    """Windowed join: every (impression id, click id) to emit."""
+    topics: tuple[str, ...] = ()
+    """Every input topic (default: ``topic``), for the committed-offsets check."""
 
 
 @dataclass
@@ -182,19 +193,24 @@ def fill(ctx: Context) -> Input:
 
 
 def run_one(
-    ctx: Context, si: StatefulImpl, rep: int, inp: Input, wrap: list[str] | None = None
+    ctx: Context,
+    si: StatefulImpl,
+    rep: int,
+    inp: Input,
+    wrap: list[str] | None = None,
+    workload: str = "windowed",
 ) -> tuple[RepResult, Finished | None]:
     """One repetition of one implementation; the output topic and group stay (the caller
     drops them with :func:`drop`)."""
     assert ctx.kafka is not None
     impl = si.impl
-    res = RepResult("windowed", "", impl.name, rep, ok=False)
+    res = RepResult(workload, "", impl.name, rep, ok=False)
     python, why = ctx.python(impl)
     if python is None:
         res.error, res.info["fatal"] = f"{impl.env} venv unavailable: {why}", True
         return res, None
-    out = ctx.name("windowed", impl.name, rep, "out")
-    group = ctx.name("windowed", impl.name, rep)
+    out = ctx.name(workload, impl.name, rep, "out")
+    group = ctx.name(workload, impl.name, rep)
     ctx.kafka.create([out], ctx.settings.partitions)
     config: dict[str, Any] = {
         "settings": ctx.settings.child(),
@@ -207,8 +223,22 @@ def run_one(
         "group": group,
         "records": inp.records,
         "state_dir": str(ctx.tmp(f"{impl.name}-state")),
+        **inp.config,
     }
-    child = Child(python, impl.module, config, ctx.logs, f"windowed-{impl.name}-{rep}", wrap=wrap)
+    if config.get("mode") == "enrich":
+        # Load the table first (same application, an empty order topic), outside the window.
+        load = {**config, "mode": "enrich-load", "input_topic": inp.config["empty_topic"]}
+        load["records"] = inp.config["table_rows"]
+        loader = Child(python, impl.module, load, ctx.logs, f"{workload}-{impl.name}-{rep}-load")
+        loaded = loader.wait(ctx.settings.timeout_s)
+        if loaded.result is None:
+            res.error = (
+                f"loading the table failed (exit {loaded.returncode}):\n{loaded.error_tail()}"
+            )
+            return res, Finished(si, config, out, group)
+        res.info["table_load_s"] = loaded.result.get("elapsed_s")
+    name = f"{workload}-{impl.name}-{rep}"
+    child = Child(python, impl.module, config, ctx.logs, name, wrap=wrap)
     done = child.wait(ctx.settings.timeout_s)
     finished = Finished(si, config, out, group)
     res.info.update(returncode=done.returncode, timed_out=done.timed_out)
@@ -225,14 +255,34 @@ def run_one(
         "cpu_s_per_m": float(figures["cpu_s"]) / max(consumed, 1) * 1e6,
         "cpu_total_s": done.cpu_total_s,
         "wall_s": done.wall_s,
-        "rss_mib": done.max_rss_mib,
+        # The child's own peak (see bench.stateful.mem); wait4's would include the runner's.
+        "rss_mib": float(figures.get("peak_rss_mib") or done.max_rss_mib),
         "consumed": consumed,
     }
     problems = []
     if consumed != inp.records:
         problems.append(f"consumed {consumed} of {inp.records}")
-    msgs = verify.read_all(ctx.kafka.bootstrap, out, ctx.settings.partitions)
-    row["outputs"] = len(msgs)
+    parts = ctx.settings.partitions
+    if si.check == "enriched":
+        check = verify.check_enriched(ctx.kafka.bootstrap, out, parts, inp.tiers)
+        row["outputs"] = check.outputs
+        res.info["check"] = check.describe()
+        if check.wrong or check.outputs != inp.records:
+            problems.append(f"output: {check.describe()}, expected {inp.records} records")
+    elif si.check == "pairs":
+        check = verify.check_pairs(ctx.kafka.bootstrap, out, parts, inp.pairs)
+        row["outputs"] = check.outputs
+        res.info["check"] = check.describe()
+        res.info["duplicates"] = check.duplicates
+        if not check.ok:
+            problems.append(f"output differs from the reference: {check.describe()}")
+    elif si.check in ("mapped", "count"):
+        row["outputs"] = verify.scan(ctx.kafka.bootstrap, out, parts, lambda _m: None)
+        if row["outputs"] != inp.records:
+            problems.append(f"output has {row['outputs']} records, expected {inp.records}")
+    msgs = verify.read_all(ctx.kafka.bootstrap, out, parts) if si.check in CHECKS_READ else []
+    if si.check in CHECKS_READ:
+        row["outputs"] = len(msgs)
     if si.check == "windows":
         check = verify.check_windows(msgs, inp.reference)
         res.info["check"] = check.describe()
@@ -243,11 +293,12 @@ def run_one(
         problems.append(f"output has {len(msgs)} records, expected {inp.logins}")
     elif si.check == "empty" and msgs:
         problems.append(f"output has {len(msgs)} records, expected none")
-    ends = ctx.kafka.end_offsets(inp.topic)
-    committed = ctx.kafka.committed(group, inp.topic)
-    behind = {p: (committed.get(p), e) for p, e in ends.items() if committed.get(p) != e}
-    if behind:
-        problems.append(f"committed != end offset: {behind}")
+    for topic in inp.topics or (inp.topic,):
+        ends = ctx.kafka.end_offsets(topic)
+        committed = ctx.kafka.committed(group, topic)
+        behind = {p: (committed.get(p), e) for p, e in ends.items() if committed.get(p) != e}
+        if behind:
+            problems.append(f"{topic}: committed != end offset: {behind}")
     res.rows[""] = row
     res.info["child"] = {k: v for k, v in figures.items() if not isinstance(v, float)}
     res.ok = not problems
@@ -278,18 +329,26 @@ def restore_one(ctx: Context, source: Finished, backend: str, rep: int) -> RepRe
         why = figures["error"] if figures else f"exit {done.returncode}: {done.error_tail()}"
         res.error = f"restore failed: {why}"
         return res
-    entries = int(figures["entries"])
+    # The rate counts the changelog's records (what the tasks announced); the runtime may
+    # apply some twice (its restore consumer re-reads after reassigning), reported apart.
+    entries = int(figures["announced"])
+    applied = int(figures["entries"])
+    window = float(figures["window_s"])
     res.rows[""] = {
         "entries": entries,
-        "window_s": float(figures["window_s"]),
-        "entries_per_s": float(figures["entries_per_s"]),
+        "applied": applied,
+        "window_s": window,
+        "entries_per_s": entries / window,
         "cpu_s_per_m": float(figures["cpu_s"]) / max(entries, 1) * 1e6,
         "rss_growth_mib": float(figures["rss_growth_bytes"]) / 2**20,
-        "rss_mib": done.max_rss_mib,
+        "rss_mib": float(figures.get("peak_rss_mib") or done.max_rss_mib),
     }
-    res.ok = entries > 0 and entries == int(figures["announced"])
+    res.info["task_s_max"] = figures.get("task_s_max")
+    res.ok = entries > 0 and applied >= entries
     if not res.ok:
-        res.error = f"restored {entries} of {figures['announced']} announced records"
+        res.error = f"applied {applied} of {entries} changelog records"
+    elif applied > entries:
+        res.info["reapplied"] = applied - entries
     return res
 
 
@@ -352,3 +411,196 @@ def fill_keys(ctx: Context, keys: int) -> Input:
         raise SystemExit(f"pre-filling {topic} failed")
     print(f"[bench]   filled in {time.monotonic() - started:.1f} s", flush=True)
     return Input(topic, keys, {}, 0, keys)
+
+
+ENRICH_IMPLS: tuple[StatefulImpl, ...] = (
+    StatefulImpl(
+        _impl(
+            "raw-enrich",
+            "hand-written confluent-kafka loop, table in a dict",
+            "join_raw",
+            "raw",
+            note="the table is read into a dict before consuming; no store, no changelog",
+        ),
+        "enriched",
+    ),
+    StatefulImpl(
+        _impl(
+            "strom-enrich-rocksdb",
+            "strom, app.table + stream.join (RocksDB)",
+            "strom_app",
+            "strom",
+            config={"mode": "enrich", "backend": "rocksdb"},
+        ),
+        "enriched",
+    ),
+    StatefulImpl(
+        _impl(
+            "strom-enrich-memory",
+            "strom, app.table + stream.join (memory)",
+            "strom_app",
+            "strom",
+            config={"mode": "enrich", "backend": "memory"},
+        ),
+        "enriched",
+    ),
+    StatefulImpl(
+        _impl(
+            "strom-enrich-map",
+            "strom, the same output by a map without the join (stateless)",
+            "strom_app",
+            "strom",
+            config={"mode": "enrich-map", "backend": "memory"},
+        ),
+        "mapped",
+    ),
+)
+
+
+def fill_enrich(ctx: Context, n_orders: int, n_users: int) -> Input:
+    """The users table topic, an empty order topic (for loading the table) and the orders."""
+    from bench.stateful import join_data
+
+    assert ctx.kafka is not None
+    parts = ctx.settings.partitions
+    table, empty, orders = (ctx.name(n) for n in ("users", "no-orders", "orders"))
+    print(
+        f"[bench] filling {table} ({n_users:,} rows) and {orders} ({n_orders:,} orders) ...",
+        flush=True,
+    )
+    started = time.monotonic()
+    ctx.kafka.create([table, empty, orders], parts)
+    producer = Producer(
+        {
+            "bootstrap.servers": ctx.kafka.bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+        }
+    )
+
+    def send(topic: str, p: int, key: bytes, value: bytes, ts: int | None = None) -> None:
+        while True:
+            try:
+                if ts is None:
+                    producer.produce(topic, value, key, partition=p)
+                else:
+                    producer.produce(topic, value, key, partition=p, timestamp=ts)
+                return
+            except BufferError:
+                producer.poll(0.05)
+
+    for i, (p, key, value) in enumerate(join_data.users(n_users, parts)):
+        send(table, p, key, value, data.BASE - n_users + i)
+        if i % 10_000 == 0:
+            producer.poll(0)
+    for i, (p, key, value, ts) in enumerate(join_data.orders(n_orders, n_users, parts)):
+        send(orders, p, key, value, ts)
+        if i % 10_000 == 0:
+            producer.poll(0)
+    if producer.flush(300):
+        raise SystemExit("pre-filling the enrichment topics failed")
+    tiers = join_data.tier_of(n_users)
+    print(f"[bench]   filled in {time.monotonic() - started:.1f} s", flush=True)
+    config = {"table_topic": table, "empty_topic": empty, "table_rows": n_users}
+    return Input(orders, n_orders, {}, 0, n_users, config=config, tiers=tiers)
+
+
+JOIN_IMPLS: tuple[StatefulImpl, ...] = (
+    StatefulImpl(
+        _impl(
+            "raw-join",
+            "hand-written confluent-kafka loop, both sides in dicts",
+            "join_window_raw",
+            "raw",
+            note="buffers only in the process: a crash loses them",
+        ),
+        "pairs",
+    ),
+    StatefulImpl(
+        _impl(
+            "strom-join-rocksdb",
+            "strom, stream.join(window=within(10 s)) (RocksDB)",
+            "strom_app",
+            "strom",
+            config={"mode": "window-join", "backend": "rocksdb"},
+        ),
+        "pairs",
+    ),
+    StatefulImpl(
+        _impl(
+            "strom-join-memory",
+            "strom, stream.join(window=within(10 s)) (memory)",
+            "strom_app",
+            "strom",
+            config={"mode": "window-join", "backend": "memory"},
+        ),
+        "pairs",
+    ),
+    StatefulImpl(
+        _impl("quix-join", "Quix Streams, join_interval(±10 s)", "quix_join", "quix", env="quix"),
+        "pairs",
+    ),
+    StatefulImpl(
+        _impl(
+            "strom-join-map",
+            "strom, both topics mapped to the output, no join (stateless)",
+            "strom_app",
+            "strom",
+            config={"mode": "window-join-map", "backend": "memory"},
+        ),
+        "count",
+    ),
+)
+
+
+def fill_join(ctx: Context, total: int) -> Input:
+    """The impression and click topics (Kafka timestamps = event times) and the reference."""
+    from bench.stateful import join_data
+
+    assert ctx.kafka is not None
+    parts = ctx.settings.partitions
+    imp_topic, click_topic = ctx.name("impressions"), ctx.name("clicks")
+    print(f"[bench] filling {imp_topic} and {click_topic} (~{total:,} records) ...", flush=True)
+    started = time.monotonic()
+    imps, clicks = join_data.ad_events(total, parts)
+    ctx.kafka.create([imp_topic, click_topic], parts)
+    producer = Producer(
+        {
+            "bootstrap.servers": ctx.kafka.bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+        }
+    )
+    for topic, events in ((imp_topic, imps), (click_topic, clicks)):
+        for i, (_side, p, key, value, ts) in enumerate(events):
+            while True:
+                try:
+                    producer.produce(topic, value, key, partition=p, timestamp=ts)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            if i % 10_000 == 0:
+                producer.poll(0)
+    if producer.flush(300):
+        raise SystemExit("pre-filling the join topics failed")
+    pairs = join_data.join_reference(imps, clicks)
+    n = len(imps) + len(clicks)
+    print(
+        f"[bench]   filled in {time.monotonic() - started:.1f} s: {len(imps):,} impressions, "
+        f"{len(clicks):,} clicks, {len(pairs):,} pairs to emit",
+        flush=True,
+    )
+    return Input(
+        imp_topic,
+        n,
+        {},
+        0,
+        join_data.AD_KEYS,
+        config={"click_topic": click_topic},
+        pairs=pairs,
+        topics=(imp_topic, click_topic),
+    )

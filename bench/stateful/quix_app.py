@@ -17,6 +17,7 @@ from quixstreams import Application
 from quixstreams.dataframe.windows import Count, Sum
 
 from bench.stateful.data import WINDOW_MS
+from bench.stateful.mem import peak_rss_mib
 from bench.workloads.common import Meter, emit, emit_ready, load_config, producer_config
 
 
@@ -64,7 +65,7 @@ def main() -> None:
     emit_ready()
     app.run()
     meter.stop()
-    emit(meter.result(peer_version=_version()))
+    emit(meter.result(peer_version=_version(), peak_rss_mib=peak_rss_mib()))
 
 
 def _version() -> str:

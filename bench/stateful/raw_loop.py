@@ -16,6 +16,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaException, Producer
 
 from bench.stateful.data import WINDOW_MS
+from bench.stateful.mem import peak_rss_mib
 from bench.workloads.common import (
     Meter,
     consume_available,
@@ -135,7 +136,7 @@ def main() -> None:
     consumer.close()
     meter.produced = produced
     meter.stop()
-    emit(meter.result(commits=commits, late=late))
+    emit(meter.result(commits=commits, late=late, peak_rss_mib=peak_rss_mib()))
 
 
 if __name__ == "__main__":

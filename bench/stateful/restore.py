@@ -19,6 +19,7 @@ import os
 import re
 import time
 
+from bench.stateful.mem import peak_rss_mib
 from bench.stateful.strom_app import build
 from bench.workloads.common import cpu_seconds, emit, emit_ready, load_config
 
@@ -99,6 +100,7 @@ def main() -> None:
             "rss_growth_bytes": watch.rss1 - watch.rss0,
             "rss_before_run_bytes": rss_start,
             "run_s": ended - started,
+            "peak_rss_mib": peak_rss_mib(),
         }
     )
 

@@ -6,7 +6,14 @@
 - ``kv-count``: ``stream.count(name=...)`` per key (a key-value store), its per-record
   results dropped by a filter (what is measured is the store);
 - ``stateless``: the stateless workload's filter + map on the same input (the "state cost"
-  denominator).
+  denominator);
+- ``enrich``: orders joined (left) with the table of users (``app.table``), the user's tier
+  added; ``enrich-load`` is the same application over an empty order topic, run first to
+  load the table; ``enrich-map``: the same output shape without the join (the stateless
+  denominator of the enrichment);
+- ``window-join``: impressions joined (inner) with clicks of the same ad within 10 s
+  (``stream.join(other, joiner, window=strom.joins.within(...))``); ``window-join-map``: both
+  topics mapped to the output without the join (the stateless denominator).
 
 ``backend``: ``rocksdb`` or ``memory`` (``App(state_backend=...)``). Shared producer settings,
 commit interval and records per poll; the app stops itself (``app.stop()``) once the target is
@@ -21,6 +28,8 @@ from typing import Any
 import strom
 import strom.serde
 from bench.stateful.data import WINDOW_MS
+from bench.stateful.join_data import JOIN_WINDOW_MS
+from bench.stateful.mem import peak_rss_mib
 from bench.workloads.common import (
     Meter,
     counting_enrich,
@@ -46,6 +55,14 @@ def _add(acc: list[int], event: dict[str, Any]) -> list[int]:
 
 def _result(acc: list[int]) -> dict[str, int]:
     return {"count": acc[0], "sum": acc[1]}
+
+
+def _pair(imp: dict[str, Any], click: dict[str, Any]) -> dict[str, Any]:
+    return {"impression": imp["id"], "click": click["id"]}
+
+
+def _alone(value: dict[str, Any]) -> dict[str, Any]:
+    return {"id": value["id"], "ad": value["ad"]}
 
 
 def _never(_value: Any) -> bool:
@@ -103,6 +120,58 @@ def build(config: dict[str, Any], meter: Meter | None) -> strom.App:
             return True
 
         stream.filter(counted, name="meter").count(name=COUNT_STEP).filter(_never).to(out)
+    elif mode in ("enrich", "enrich-load"):
+        # One topology for both phases (same stores): "enrich-load" runs over an empty order
+        # topic and stops once the table has taken every row; "enrich" is the measured run.
+        users = app.topic(config["table_topic"], key=strom.serde.string(), value=strom.serde.json())
+        table = app.table(users, name="users")
+        loading = mode == "enrich-load"
+
+        def table_row(_row: Any) -> bool:
+            if loading and tick is not None:
+                tick()
+            return False
+
+        table.to_stream().filter(table_row, name="table-rows").to(out)
+
+        def enrich(order: dict[str, Any], user: dict[str, Any] | None) -> dict[str, Any]:
+            if not loading and tick is not None:
+                tick()
+            return {**order, "tier": None if user is None else user["tier"]}
+
+        stream.join(table, enrich, how="left", name="enrich").to(out)
+    elif mode in ("window-join", "window-join-map"):
+        # input_topic holds the impressions, click_topic the clicks; the records' timestamps
+        # are their event times.
+        clicks_topic = app.topic(
+            config["click_topic"], key=strom.serde.string(), value=strom.serde.json()
+        )
+
+        def counted(_value: Any) -> bool:
+            if tick is not None:
+                tick()
+            return True
+
+        imps = stream.filter(counted, name="count-impressions")
+        clicks = app.stream(clicks_topic).filter(counted, name="count-clicks")
+        if mode == "window-join":
+            imps.join(
+                clicks,
+                _pair,
+                window=strom.joins.within(timedelta(milliseconds=JOIN_WINDOW_MS)),
+                name="imp-click",
+            ).to(out)
+        else:
+            imps.map(_alone, name="impression-out").to(out)
+            clicks.map(_alone, name="click-out").to(out)
+    elif mode == "enrich-map":
+
+        def no_user(order: dict[str, Any]) -> dict[str, Any]:
+            if tick is not None:
+                tick()
+            return {**order, "tier": None}
+
+        stream.map(no_user, name="no-join").to(out)
     elif mode == "stateless":
         assert meter is not None
         stream.filter(counting_filter(meter), name="logins").map(
@@ -126,7 +195,7 @@ def main() -> None:
     emit_ready()
     app.run()
     meter.stop()
-    emit(meter.result())
+    emit(meter.result(peak_rss_mib=peak_rss_mib()))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,9 +13,11 @@ from confluent_kafka import Consumer, TopicPartition
 from bench.stateful.data import Windows
 
 
-def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0) -> list[Any]:
-    """Every record of ``topic`` (confluent-kafka messages), from the beginning to the end
-    offsets it had when called."""
+def scan(
+    bootstrap: str, topic: str, partitions: int, each: Callable[[Any], None], timeout: float = 120.0
+) -> int:
+    """Call ``each`` with every record of ``topic`` (confluent-kafka messages), from the
+    beginning to the end offsets it had when called; returns how many."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "bench-verify", "enable.auto.commit": False}
     )
@@ -24,23 +28,46 @@ def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0)
         }
         todo = {p: high for p, (low, high) in ends.items() if high > low}
         consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
-        out: list[Any] = []
-        import time
-
+        n = 0
         deadline = time.monotonic() + timeout
         while todo and time.monotonic() < deadline:
             for msg in consumer.consume(10_000, 0.5):
                 if msg.error() is not None:
                     continue
-                out.append(msg)
+                each(msg)
+                n += 1
                 p = msg.partition()
                 if p in todo and msg.offset() + 1 >= todo[p]:
                     del todo[p]
         if todo:
             raise RuntimeError(f"reading {topic} timed out with partitions {sorted(todo)} left")
-        return out
+        return n
     finally:
         consumer.close()
+
+
+def read_all(bootstrap: str, topic: str, partitions: int) -> list[Any]:
+    """Every record of ``topic`` (see :func:`scan`)."""
+    out: list[Any] = []
+    scan(bootstrap, topic, partitions, out.append)
+    return out
+
+
+def check_enriched(bootstrap: str, topic: str, partitions: int, tiers: dict[bytes, str]) -> Check:
+    """Every output order carries its user's tier (None for an unknown user)."""
+    check = Check()
+    loads = orjson.loads
+
+    def each(msg: Any) -> None:
+        order = loads(msg.value())
+        want = tiers.get(msg.key())
+        if order.get("tier") != want:
+            check.wrong += 1
+            if len(check.examples) < 3:
+                check.examples.append(f"{msg.key()!r}: tier {order.get('tier')!r}, want {want!r}")
+
+    check.outputs = scan(bootstrap, topic, partitions, each)
+    return check
 
 
 def normalize(msg: Any) -> tuple[tuple[str, int, int], tuple[int, int]]:
@@ -108,4 +135,30 @@ def check_windows(msgs: list[Any], reference: Windows) -> Check:
     missing = reference.keys() - seen.keys()
     check.missing = len(missing)
     check.examples += [f"{w} missing" for w in sorted(missing)[:3]]
+    return check
+
+
+def check_pairs(
+    bootstrap: str, topic: str, partitions: int, reference: set[tuple[int, int]]
+) -> Check:
+    """Compare join outputs ``{"impression", "click"}`` with the reference pairs."""
+    check = Check()
+    seen: set[tuple[int, int]] = set()
+    loads = orjson.loads
+
+    def each(msg: Any) -> None:
+        value = loads(msg.value())
+        pair = (int(value["impression"]), int(value["click"]))
+        if pair in seen:
+            check.duplicates += 1
+        elif pair not in reference:
+            check.extra += 1
+            if len(check.examples) < 3:
+                check.examples.append(f"{pair} not in the reference")
+        seen.add(pair)
+
+    check.outputs = scan(bootstrap, topic, partitions, each)
+    missing = reference - seen
+    check.missing = len(missing)
+    check.examples += [f"{p} missing" for p in sorted(missing)[:3]]
     return check
