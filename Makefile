@@ -8,6 +8,7 @@ MARIADB := $(PY) scripts/services/mariadb.py
 
 .PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick bench-state bench-stateful bench-es es-soak clean
 .PHONY: mariadb-up mariadb-down mariadb-status cdc-compat cdc-crash bench-cdc
+.PHONY: crash-quick crash-long bench-eos
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +88,18 @@ bench-cdc: venv dev-deps
 
 cdc-crash: venv dev-deps
 	STROM_CDC_CRASH_ROUNDS=$${STROM_CDC_CRASH_ROUNDS:-40} $(PY) -m pytest tests/integration/cdc/test_crash.py -q -m slow
+
+# Exactly-once under SIGKILL (tests/crash, docs/reliability.md): the short form `make test`
+# runs too (about 10 kills per case; STROM_CRASH_KILLS=N for more), and the long run (>= 200
+# kills per case on Kafka and the embedded log, a broker restart, a zombie) that rewrites
+# docs/reliability.md; CRASH_ARGS passes options (python -m tests.crash long --help).
+crash-quick: venv
+	$(PY) scripts/kafka/broker.py resolve >/dev/null
+	$(PY) -m pytest tests/integration/crash -q
+
+crash-long: venv
+	$(PY) scripts/kafka/broker.py resolve >/dev/null
+	$(PY) -m tests.crash long $(CRASH_ARGS)
 
 demo: venv
 	$(PY) -m strom.demo

@@ -1,0 +1,1 @@
+"""Applications the crash harness runs: strom's, and the peers' (each in its own virtualenv)."""
