@@ -119,7 +119,8 @@ class Session:
 
     Attributes:
         gap: the inactivity gap in ms: a record ``gap`` ms or more after a session's last
-            record starts a new session.
+            record starts a new session. (Kafka Streams and Flink merge records exactly
+            ``gap`` apart: their ``gap`` is strom's ``gap + 1``.)
     """
 
     gap: int
