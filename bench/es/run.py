@@ -199,9 +199,9 @@ def report(
         lines.append("")
     lines += [
         "How to read it: both sides go through their public API with JSON events, optimistic "
-        "concurrency and a gap-free global order, except eventsourcing's db-functions mode, "
-        "which inserts without its table lock (faster appends, but its notification order "
-        "can then skip late commits: the problem strom's design removes, see "
+        "concurrency and a gap-free global order, except that eventsourcing's db-functions "
+        "mode inserts without the table lock its default mode takes to keep the notification "
+        "order free of late commits (the problem described in "
         "[event-sourcing.md](event-sourcing.md#the-global-order-no-gaps-no-skips)). strom "
         "appends in one round trip (a PL/pgSQL function) and loads in one (snapshot and "
         "events pipelined); `read_all` returns raw events on both sides (strom: tuples built "
