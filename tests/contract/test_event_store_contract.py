@@ -342,3 +342,39 @@ def test_event_ids_are_kept(store: es.EventStore) -> None:
     ident = uuid.uuid4()
     store.append("s", [es.NewEvent("A", b"{}", id=ident)])
     assert store.read_all()[0].id == ident
+
+
+def test_two_projection_runners_take_turns(store: es.EventStore, backend: str) -> None:
+    class Seen:
+        name = "seen"
+
+        def setup(self, tx: es.SqlTransaction) -> None:
+            tx.execute("CREATE TABLE IF NOT EXISTS seen (position INTEGER PRIMARY KEY)")
+
+        def reset(self, tx: es.SqlTransaction) -> None:
+            tx.execute("DELETE FROM seen")
+
+        def handle(self, event: es.RecordedEvent, tx: es.SqlTransaction) -> None:
+            # A second application of one event would violate the primary key.
+            tx.execute(sql(backend, "INSERT INTO seen VALUES (?)"), (event.position,))
+
+    for i in range(60):
+        store.append(f"s-{i % 5}", events("E"))
+    runners = [es.ProjectionRunner(store, Seen(), batch_size=7) for _ in range(2)]
+    applied = [0, 0]
+    barrier = threading.Barrier(2)
+
+    def run(i: int) -> None:
+        barrier.wait(timeout=WAIT)
+        applied[i] = runners[i].run_until_caught_up()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=WAIT)
+    assert sum(applied) == 60 and runners[0].position == 60
+    with store.transaction() as tx:
+        assert [
+            r[0] for r in tx.execute("SELECT position FROM seen ORDER BY 1").fetchall()
+        ] == list(range(1, 61))
