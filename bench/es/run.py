@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -132,9 +133,11 @@ def main() -> None:
                     if backend == "postgres":
                         cfg |= {"dsn": dsn, "schema": f"bench_es_{rep}"}
                         fresh_schema(dsn, cfg["schema"])
+                        result = run_once(python, script, cfg)
                     else:
-                        cfg["path"] = str(Path(tempfile.mkdtemp(prefix="strom-es-bench-")) / "e.db")
-                    result = run_once(python, script, cfg)
+                        with tempfile.TemporaryDirectory(prefix="strom-es-bench-") as tmp:
+                            cfg["path"] = str(Path(tmp) / "e.db")
+                            result = run_once(python, script, cfg)
                     runs.setdefault(label, []).append(result)
                     print(
                         f"[bench.es] {backend} {label} #{rep + 1}: {json.dumps(result)}", flush=True
@@ -156,6 +159,7 @@ def main() -> None:
                 check=False,
                 timeout=60,
             )
+            shutil.rmtree(started_dir, ignore_errors=True)
     section = report(results, args, es_version)
     print(section)
     if not args.no_docs:
