@@ -118,6 +118,8 @@ class Runner:
         # Exactly-once: input records whose outputs the log refused, by position.
         self._poison: dict[tuple[str, int, int], DeliveryFailure] = {}
         self._transactional_id: str | None = None
+        self._purgeable: dict[TopicPartition, int] = {}
+        self._next_purge = 0.0
         self._slot_held: ProcessSlot | None = None
         # The timestamp of the batch's last processed record of each partition (latency).
         self._stamps: dict[Task, int] = {}
@@ -306,8 +308,12 @@ class Runner:
         transactional = self._checkpoint.transactional
         try:
             started = time.monotonic()
-            if self._checkpoint.commit(self._tasks.values(), self.settings.shutdown_timeout):
+            committed = self._checkpoint.commit(
+                self._tasks.values(), self.settings.shutdown_timeout
+            )
+            if committed:
                 self.operations.committed(started)
+                self._purge(committed)
         except SinkBusyError as busy:
             self._back_pressure(busy, ())
         except DeliveryError as refused:
@@ -331,6 +337,23 @@ class Runner:
             # Fenced, timed out, refused: nothing of the transaction is visible.
             self._abort(exc)
         self._next_checkpoint = time.monotonic() + self.settings.commit_interval
+
+    def _purge(self, committed: Mapping[TopicPartition, int]) -> None:
+        """Delete what the application has read of its repartition topics (nobody else reads
+        them), at most every ``purge_interval``: they do not grow without bound."""
+        internal = {t.name for t in self.plan.repartitions.values()}
+        for tp, offset in committed.items():
+            if tp.topic in internal:
+                self._purgeable[tp] = offset
+        now = time.monotonic()
+        if not self._purgeable or now < self._next_purge or self._admin is None:
+            return
+        self._next_purge = now + self.settings.purge_interval
+        pending, self._purgeable = self._purgeable, {}
+        try:
+            self._admin.delete_records(pending, timeout=self.settings.shutdown_timeout)
+        except StromError as exc:
+            self._logger.warning("could not purge the repartition topics: %s", exc)
 
     # -- careful mode: which input records did the log refuse outputs of? -------------------
 

@@ -45,6 +45,8 @@ class Settings:
             ``metrics_port`` is set.
         stall_timeout: ``/health`` reports the application dead when its loop has not come
             back to poll for this many seconds (a step blocked, a sink hanging).
+        purge_interval: how often the records of repartition topics up to the committed
+            offsets are deleted (seconds).
         transaction_timeout: exactly-once: how long a transaction may stay open before the
             broker aborts it (a process that died with one open blocks read-committed readers
             of its outputs at most this long).
@@ -73,6 +75,7 @@ class Settings:
     step_timing: bool | None = None
     stall_timeout: float = 300.0
     transaction_timeout: float = 10.0
+    purge_interval: float = 30.0
     state_backend: str = "rocksdb"
     state_dir: str = ".strom-state"
     idle_timeout: float | None = None

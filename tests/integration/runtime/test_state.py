@@ -134,3 +134,38 @@ def test_state_moves_with_its_partition_to_a_new_member(kafka_url: str, tmp_path
 
 def _restoring(runner: Runner) -> bool:
     return runner.state is not None and runner.state.restoring
+
+
+def test_repartition_topics_are_purged_up_to_the_committed_offsets(
+    broker: str, log: strom.log.Log, tmp_path: Path
+) -> None:
+    app = strom.App(
+        unique("purge"),
+        broker=broker,
+        state_backend="memory",
+        commit_interval=0.2,
+    )
+    events = app.topic(unique("events"), partitions=2)
+    out = app.topic(unique("counts"), partitions=2)
+    app.stream(events).key_by(lambda e: e["user"], name="by-user").count(name="n").to(out)
+    # Purge at every commit (the default waits 30 s between purges).
+    app._settings = dataclasses.replace(app.settings, purge_interval=0.1)
+    create(log, events.name, 2)
+    produce(log, events, [(f"k{i}", {"user": f"u{i % 4}"}) for i in range(200)])
+    run_until_caught_up(app, log)
+    repartition = f"{app.name}-by-user-repartition"
+    admin = log.admin()
+    try:
+        tps = [strom.log.TopicPartition(repartition, p) for p in range(2)]
+        ends = admin.end_offsets(tps)
+    finally:
+        admin.close()
+    consumer = log.consumer()
+    try:
+        lows = {tp: consumer.watermarks(tp)[0] for tp in tps}
+    finally:
+        consumer.close()
+    assert sum(ends.values()) >= 200
+    # Everything committed was deleted (the last commit may come after the last purge).
+    assert sum(lows.values()) > 0
+    assert all(lows[tp] <= ends[tp] for tp in tps)
