@@ -35,8 +35,9 @@ from strom.dsl.topic import Topic
 
 if TYPE_CHECKING:
     from strom.dsl.table import GlobalTable, Table
+    from strom.runtime.queries import StoreView
 from strom.error_policies import ErrorPolicy
-from strom.errors import ConfigError
+from strom.errors import ConfigError, StromError
 from strom.log import choose_url, connect, mask_url, parse_url
 from strom.log.protocols import Log
 from strom.runtime.checkpoint import Guarantee
@@ -112,6 +113,9 @@ class App:
             poll for this long (a step or sink blocked); default 5 minutes.
         transaction_timeout: exactly-once: how long a transaction may stay open before the
             broker aborts it (default 10 s).
+        num_standby_replicas: how many other processes of the application keep a warm copy
+            of each stateful task's stores by following its changelog, so that when a task
+            moves to one of them it restores only the changelog's tail (default 0).
         state_backend: where stateful steps (aggregations, windows, joins) keep their state:
             ``"rocksdb"`` (default; on disk, so a restart restores only the changelog's tail)
             or ``"memory"`` (faster; restored in full from the changelog on start).
@@ -141,6 +145,7 @@ class App:
         step_timing: bool | None = None,
         stall_timeout: timedelta | float = timedelta(minutes=5),
         transaction_timeout: timedelta | float = timedelta(seconds=10),
+        num_standby_replicas: int = 0,
         state_backend: str = "rocksdb",
         state_dir: str | os.PathLike[str] = ".strom-state",
         idle_timeout: timedelta | float | None = None,
@@ -167,6 +172,14 @@ class App:
             raise ConfigError(
                 f"auto_offset_reset {auto_offset_reset!r} is unknown: use one of {_RESETS}"
             )
+        if (
+            not isinstance(num_standby_replicas, int)
+            or isinstance(num_standby_replicas, bool)
+            or num_standby_replicas < 0
+        ):
+            raise ConfigError(
+                f"num_standby_replicas must be an int >= 0, got {num_standby_replicas!r}"
+            )
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
         if step_timing is not None and not isinstance(step_timing, bool):
@@ -192,6 +205,7 @@ class App:
             step_timing=step_timing,
             stall_timeout=_seconds(stall_timeout, "stall_timeout"),
             transaction_timeout=_seconds(transaction_timeout, "transaction_timeout"),
+            num_standby_replicas=num_standby_replicas,
             state_backend=state_backend,
             state_dir=os.fspath(state_dir),
             idle_timeout=None if idle_timeout is None else _seconds(idle_timeout, "idle_timeout"),
@@ -303,6 +317,23 @@ class App:
         topic = self._graph.check_topic(topic, "global_table()")
         self._graph.global_tables[topic.name] = topic
         return GlobalTable(self._graph, topic)
+
+    def store(self, name: str) -> StoreView:
+        """Query store ``name`` of the running application (from another thread, or a step):
+        ``get(key)``, ``range(lo, hi)``, ``fetch(key, from_ms, to_ms)``. Keys held by another
+        process are asked of it (see :mod:`strom.runtime.queries`).
+
+        Raises:
+            StromError: the application is not running (or has no stateful step).
+            ConfigError: no store has this name.
+        """
+        runner = self._runner
+        if runner is None or runner.queries is None:
+            raise StromError(
+                f"application {self.name!r} is not running, or has no stateful step: there is "
+                "no store to query"
+            )
+        return runner.queries.store(name)
 
     def runner(self, log: Log) -> Runner:
         """A :class:`~strom.runtime.runner.Runner` of this application on ``log``.

@@ -113,6 +113,16 @@ class StateError(StromError):
     """A state store failed (open, read, write, restore)."""
 
 
+class StoreRestoringError(StateError):
+    """A query reached a store partition that is being restored: its answer would be stale.
+    Ask again later (HTTP: 503)."""
+
+
+class NotOwnedError(StateError):
+    """A query for a key whose store partition this process does not hold, and that could
+    not be forwarded to the process that does (rebalancing, or no endpoint known)."""
+
+
 class CommitError(StromError):
     """Committing offsets (or a transaction) failed."""
 
@@ -201,8 +211,10 @@ __all__ = [
     "ErrorPolicy",
     "ErrorResponse",
     "EventStoreError",
+    "FlushTimeoutError",
     "GroupFencedError",
     "MissingDependencyError",
+    "NotOwnedError",
     "ProcessingError",
     "ProducerFencedError",
     "RecordTooLargeError",
@@ -210,6 +222,7 @@ __all__ = [
     "SinkBusyError",
     "StateError",
     "StorageError",
+    "StoreRestoringError",
     "StromError",
     "TopicExistsError",
     "TopicNotFoundError",

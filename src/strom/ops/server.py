@@ -11,6 +11,8 @@ path           answer
 ``/metrics``   Prometheus text format (OpenMetrics when the scraper asks for it)
 ``/health``    200 ``{"alive": true, ...}`` while alive, else 503 with the error
 ``/ready``     200 when running with every assigned partition restored, else 503 with a reason
+``/stores``    queryable state (see :mod:`strom.runtime.queries`), when the application has
+               stateful steps
 =============  =================================================================================
 
 Example:
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -40,6 +44,9 @@ from strom.ops.health import Health
 from strom.ops.metrics import Metrics
 
 DEFAULT_HOST = "127.0.0.1"
+
+QueryHandler = Callable[[str, dict[str, str]], tuple[int, Any]]
+"""Answers ``GET /stores...``: (path, query parameters) -> (HTTP status, JSON-able body)."""
 
 _log = logging.getLogger(__name__)
 
@@ -59,6 +66,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif path in ("/ready", "/readyz"):
             status = self.server.health.readiness()
             self._json(HTTPStatus.OK if status.ready else HTTPStatus.SERVICE_UNAVAILABLE, status)
+        elif path.startswith("/stores") and self.server.queries is not None:
+            query = self.path.split("?", 1)[1] if "?" in self.path else ""
+            params = dict(urllib.parse.parse_qsl(query))
+            code, answer = self.server.queries(path, params)
+            self._send(HTTPStatus(code), orjson.dumps(answer), "application/json")
         else:
             body = {"error": f"no such path {path!r}; try /metrics, /health or /ready"}
             self._send(HTTPStatus.NOT_FOUND, orjson.dumps(body), "application/json")
@@ -87,6 +99,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], metrics: Metrics, health: Health) -> None:
         self.metrics = metrics
         self.health = health
+        self.queries: QueryHandler | None = None
         super().__init__(address, _Handler)
 
 
@@ -113,6 +126,7 @@ class OpsServer:
         self._port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._queries: QueryHandler | None = None
 
     @property
     def port(self) -> int:
@@ -143,6 +157,7 @@ class OpsServer:
                 f"cannot serve the ops endpoint on {self._host}:{self._port}: {exc}; choose "
                 "another port (0 picks a free one) or host"
             ) from exc
+        server.queries = self._queries
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -153,6 +168,12 @@ class OpsServer:
         self._thread.start()
         _log.info("ops endpoint serving on %s", self.url)
         return self
+
+    def serve_queries(self, handler: QueryHandler) -> None:
+        """Answer ``/stores...`` with ``handler`` (the runtime's queryable state)."""
+        self._queries = handler
+        if self._server is not None:
+            self._server.queries = handler
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop serving and release the port."""

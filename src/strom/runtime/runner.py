@@ -15,8 +15,10 @@ never in the middle of a batch; newly assigned partitions resume from the commit
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from strom.context import NO_RECORD, UNSET, Slot, active
@@ -39,8 +41,10 @@ from strom.runtime.compile import CompiledSource, compile_source
 from strom.runtime.deliveries import DeliveryFailure
 from strom.runtime.functions.base import Fn
 from strom.runtime.identity import ProcessSlot
+from strom.runtime.instances import Instances
 from strom.runtime.operations import Operations
 from strom.runtime.plan import Plan, build_plan
+from strom.runtime.queries import Queries, answer_http
 from strom.runtime.settings import Settings
 from strom.runtime.state_task import StateTask
 from strom.runtime.state_tasks import StateTasks, template_record
@@ -119,6 +123,16 @@ class Runner:
         self._poison: dict[tuple[str, int, int], DeliveryFailure] = {}
         self._transactional_id: str | None = None
         self._purgeable: dict[TopicPartition, int] = {}
+        self._lock = threading.RLock()
+        self._queries_waiting = 0
+        self.partitions: dict[str, int] = {}
+        """The partition count of every topic the application uses (after start)."""
+        self.instances: Instances | None = None
+        """This process in ``{app}-instances`` (applications with stateful steps)."""
+        self.queries: Queries | None = None
+        """Queryable state (applications with stateful steps, after start)."""
+        self._next_membership = 0.0
+        self._ownership_changed = True
         self._next_purge = 0.0
         self._slot_held: ProcessSlot | None = None
         # The timestamp of the batch's last processed record of each partition (latency).
@@ -151,7 +165,7 @@ class Runner:
         """Prepare the topics, create the clients, compile the graph and join the group."""
         settings = self.settings
         self._admin = self._log.admin()
-        prepare_topics(self._admin, self.plan, timeout=settings.shutdown_timeout)
+        self.partitions = prepare_topics(self._admin, self.plan, timeout=settings.shutdown_timeout)
         self._producer = self._new_producer()
         self._consumer = self._log.consumer(
             settings.name,
@@ -174,6 +188,8 @@ class Runner:
         self.operations.start(
             self._admin, self._producer, self._consumer, sources=self.source_topics
         )
+        if self.state is not None:
+            self._start_membership()
         self._consumer.subscribe(
             self.source_topics,
             on_assign=self._on_assign,
@@ -206,8 +222,28 @@ class Runner:
 
     def step(self, timeout: float | None = None) -> int:
         """Poll one batch, process it, checkpoint when due; return the number of records."""
-        with active(self.slot):
-            return self._step(timeout)
+        try:
+            with self._lock, active(self.slot):
+                return self._step(timeout)
+        finally:
+            if self._queries_waiting:
+                # Locks are not fair: without a pause this loop would take the lock back
+                # before a waiting query thread wakes up.
+                time.sleep(0.001)
+
+    @contextmanager
+    def query_lock(self) -> Iterator[None]:
+        """Hold the processing loop between two batches (for queries from other threads)."""
+        self._queries_waiting += 1
+        acquired = False
+        try:
+            with self._lock:
+                acquired = True
+                self._queries_waiting -= 1
+                yield
+        finally:
+            if not acquired:
+                self._queries_waiting -= 1
 
     def _step(self, timeout: float | None) -> int:
         consumer, checkpoint = self._consumer, self._checkpoint
@@ -230,6 +266,8 @@ class Runner:
         try:
             if state is not None:
                 state.globals.poll()
+                self._membership()
+                state.poll_standbys()
             if state is not None and state.restoring:
                 for restored in state.restore_step(0.0 if self._running_tasks() else 0.05):
                     self._start(restored)
@@ -564,6 +602,47 @@ class Runner:
 
     # -- stateful tasks ---------------------------------------------------------------------
 
+    def _start_membership(self) -> None:
+        """Publish this process in ``{app}-instances`` and serve queryable state."""
+        assert self.state is not None
+        settings = self.settings
+        if self._slot_held is None:
+            self._slot_held = ProcessSlot.take(settings.state_dir, settings.name)
+        server = self.operations.server
+        me = self._slot_held.transactional_id
+        self.instances = Instances(self._log, settings.name, me, server.url if server else None)
+        self.instances.start(settings.shutdown_timeout)
+        self.queries = Queries(
+            self.state,
+            self.partitions,
+            self.query_lock,
+            self.instances.view.owner,
+            me,
+            self.instances.view.endpoints,
+        )
+        if server is not None:
+            queries = self.queries
+            server.serve_queries(lambda path, params: answer_http(queries, path, params))
+
+    def _membership(self) -> None:
+        """Follow the other processes (about once a second): publish what this one owns
+        after a rebalance, place standby copies."""
+        instances, state = self.instances, self.state
+        if instances is None or state is None:
+            return
+        now = time.monotonic()
+        if now < self._next_membership:
+            return
+        self._next_membership = now + 1.0
+        instances.poll(0)
+        if self._ownership_changed:
+            self._ownership_changed = False
+            instances.publish([t for t, task in state.tasks.items() if not task.closed])
+        view = instances.view
+        state.place_standbys(
+            view.owned(), view.live(), instances.instance, state.all_tasks(self.partitions)
+        )
+
     def _new_producer(self) -> Producer:
         """The application's producer: transactional under exactly-once (its id stable per
         process slot, so a restarted process fences its predecessor's open transaction)."""
@@ -826,6 +905,7 @@ class Runner:
                 self._tasks[tp.topic, tp.partition] = Task(tp, self._sources[tp.topic])
         self._restoring.update(held)
         self._hold.update(held)
+        self._ownership_changed = True
         ready = [tp for tp in partitions if tp not in held]
         self.operations.assigned(ready)
         if held:
@@ -865,6 +945,7 @@ class Runner:
             self._hold.discard(TopicPartition(*tp))
         if self.state is not None:
             self.state.release(partitions, [t.tp for t in self._tasks.values()])
+        self._ownership_changed = True
 
     def _on_lost(self, partitions: list[TopicPartition]) -> None:
         self._drop(partitions)
@@ -916,6 +997,8 @@ class Runner:
                 self._logger.error("closing the producer failed: %s", exc)
         if self.state is not None:
             self.state.close()
+        if self.instances is not None:
+            self.instances.close()
         if self._slot_held is not None:
             self._slot_held.release()
             self._slot_held = None

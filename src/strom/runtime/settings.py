@@ -45,6 +45,8 @@ class Settings:
             ``metrics_port`` is set.
         stall_timeout: ``/health`` reports the application dead when its loop has not come
             back to poll for this many seconds (a step blocked, a sink hanging).
+        num_standby_replicas: how many other processes keep a warm copy of each stateful
+            task's stores, so that a failover restores only the changelog's tail.
         purge_interval: how often the records of repartition topics up to the committed
             offsets are deleted (seconds).
         transaction_timeout: exactly-once: how long a transaction may stay open before the
@@ -76,6 +78,7 @@ class Settings:
     stall_timeout: float = 300.0
     transaction_timeout: float = 10.0
     purge_interval: float = 30.0
+    num_standby_replicas: int = 0
     state_backend: str = "rocksdb"
     state_dir: str = ".strom-state"
     idle_timeout: float | None = None

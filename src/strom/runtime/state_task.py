@@ -392,6 +392,10 @@ class StateTask:
             holder = TaskOperator(node, op, self.inputs, self.slot, template)
             holder.time.restored(op.restored_watermark())
             self.operators[node] = holder
+        # The restored state is in storage: a later open restores from here, not from where
+        # the copy was opened (a standby's last checkpoint, an old local copy).
+        for name, store in self.stores.items():
+            store.write_checkpoint(self.changelog_next[name])
         log.info(
             "%r restored: %d changelog records in %.2f s",
             self,

@@ -56,6 +56,8 @@ class StateTasks:
         isolation: str = "read_uncommitted",
     ) -> None:
         self._plan = plan
+        self.plan = plan
+        """The application's plan."""
         self._settings = settings
         self._log = log_
         self._slot = slot
@@ -68,6 +70,11 @@ class StateTasks:
         """Per changelog partition being restored: the next offset to read."""
         self._pending: list[StateTask] = []
         self._next_punctuation = 0.0
+        self.standbys: dict[tuple[str, int], StateTask] = {}
+        """Warm copies of other processes' tasks (``num_standby_replicas``), by task id."""
+        self._standby_consumer: Consumer | None = None
+        self._standby_next: dict[TopicPartition, int] = {}
+        self._next_standby_checkpoint = 0.0
         self.globals = GlobalTables(log_, plan.global_tables, isolation)
         """The process's global tables."""
         self.restore_listener: Callable[[StateTask, int, int], None] | None = None
@@ -83,9 +90,20 @@ class StateTasks:
         return self._plan.subtopology.get(topic) in self._stateful_subtopologies
 
     def task_for(self, tp: TopicPartition) -> StateTask:
-        """The stateful task partition ``tp`` feeds, created (stores opened) on first use."""
+        """The stateful task partition ``tp`` feeds, created (stores opened) on first use; a
+        standby copy of it becomes the task, which then restores only what it had not read."""
         sub = self._plan.subtopology[tp.topic]
         task = self.tasks.get((sub, tp.partition))
+        standby = self.standbys.pop((sub, tp.partition), None)
+        if standby is not None and (task is None or task.closed):
+            self._drop_standby_reads(standby)
+            for tp_, offset in list(standby.restore_from.items()):
+                standby.restore_from[tp_] = self._standby_next.pop(tp_, offset)
+            log.info("%r taken over from its standby copy", standby)
+            standby.restored_records = 0
+            self.tasks[sub, tp.partition] = standby
+            self._pending.append(standby)
+            return standby
         if task is None or task.closed:
             task = StateTask(
                 self._plan,
@@ -187,6 +205,137 @@ class StateTasks:
             )
         return self._restorer
 
+    # -- standby replicas ------------------------------------------------------------------
+
+    def all_tasks(self, partitions: dict[str, int]) -> list[tuple[str, int]]:
+        """Every stateful task of the application (given every topic's partition count)."""
+        subs = sorted(set(self._plan.stateful.values()))
+        return [
+            (sub, p)
+            for sub in subs
+            for p in range(partitions[self._plan.subtopology_topics(sub)[0]])
+        ]
+
+    def place_standbys(
+        self,
+        owned: dict[tuple[str, int], str],
+        live: list[str],
+        me: str,
+        everything: list[tuple[str, int]],
+    ) -> None:
+        """Keep a standby copy of each task whose owner is followed by this process among
+        the next ``num_standby_replicas`` live processes (in id order), and of no other."""
+        replicas = self._settings.num_standby_replicas
+        wanted: set[tuple[str, int]] = set()
+        if replicas > 0 and me in live and len(live) > 1:
+            for task_id in everything:
+                owner = owned.get(task_id)
+                if owner is None or owner == me or owner not in live or task_id in self.tasks:
+                    continue
+                i = live.index(owner)
+                ring = [
+                    live[(i + k) % len(live)] for k in range(1, min(replicas, len(live) - 1) + 1)
+                ]
+                if me in ring:
+                    wanted.add(task_id)
+        for task_id in set(self.standbys) - wanted:
+            self._close_standby(self.standbys.pop(task_id))
+        added = [t for t in wanted if t not in self.standbys]
+        if not added:
+            return
+        consumer = self._standby_reader()
+        for sub, p in added:
+            task = StateTask(
+                self._plan,
+                sub,
+                p,
+                backend=self._settings.state_backend,
+                state_dir=self.state_dir,
+                slot=self._slot,
+            )
+            try:
+                task.open()
+            except StromError as exc:
+                log.warning("cannot keep a standby copy of %s[%d]: %s", sub, p, exc)
+                continue
+            for tp in task.changelog.values():
+                low, high = consumer.watermarks(tp)
+                start = task.restore_from.get(tp)
+                if start is None or start > high:
+                    if start is not None:
+                        task.wipe(next(n for n, t in task.changelog.items() if t == tp), "stale")
+                    start = low
+                self._standby_next[tp] = max(start, low)
+            self.standbys[sub, p] = task
+            log.info("keeping a standby copy of %r", task)
+        self._reassign_standbys()
+
+    def _reassign_standbys(self) -> None:
+        consumer = self._standby_reader()
+        tps = sorted(tp for t in self.standbys.values() for tp in t.changelog.values())
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, self._standby_next[tp])
+
+    def poll_standbys(self) -> int:
+        """Apply what the changelogs of the standby copies received (non-blocking); their
+        local checkpoints are written every commit interval."""
+        if not self.standbys or self._standby_consumer is None:
+            return 0
+        records = self._standby_consumer.poll(_RESTORE_BATCH, 0.0)
+        by_tp: dict[TopicPartition, list[Record]] = {}
+        for record in records:
+            by_tp.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        owners = {tp: t for t in self.standbys.values() for tp in t.changelog.values()}
+        for tp, batch in by_tp.items():
+            task = owners.get(tp)
+            if task is not None:
+                task.apply(tp, batch)
+                self._standby_next[tp] = batch[-1].offset + 1
+        now = time.monotonic()
+        if now >= self._next_standby_checkpoint:
+            self._next_standby_checkpoint = now + self._settings.commit_interval
+            for task in self.standbys.values():
+                self._checkpoint_standby(task)
+        return len(records)
+
+    def _checkpoint_standby(self, task: StateTask) -> None:
+        consumer = self._standby_consumer
+        for name, tp in task.changelog.items():
+            position = consumer.position(tp) if consumer is not None else None
+            at = max(self._standby_next.get(tp, 0), position or 0)
+            self._standby_next[tp] = at
+            task.stores[name].write_checkpoint(at)
+
+    def _close_standby(self, task: StateTask) -> None:
+        self._checkpoint_standby(task)
+        self._drop_standby_reads(task)
+        for tp in task.changelog.values():
+            self._standby_next.pop(tp, None)
+        task.close()
+        log.info("no longer keeping a standby copy of %r", task)
+
+    def _drop_standby_reads(self, task: StateTask) -> None:
+        consumer = self._standby_consumer
+        if consumer is None:
+            return
+        self._checkpoint_standby(task)
+        remaining = sorted(
+            tp for t in self.standbys.values() if t is not task for tp in t.changelog.values()
+        )
+        consumer.assign(remaining)
+        for tp in remaining:
+            consumer.seek(tp, self._standby_next[tp])
+
+    def _standby_reader(self) -> Consumer:
+        if self._standby_consumer is None:
+            self._standby_consumer = self._log.consumer(
+                None,
+                auto_offset_reset="earliest",
+                isolation_level=self._isolation,  # type: ignore[arg-type]
+            )
+        return self._standby_consumer
+
     # -- checkpoint ------------------------------------------------------------------------
 
     def prepare(self, producer: Producer) -> int:
@@ -261,6 +410,15 @@ class StateTasks:
     def close(self) -> None:
         """Close every task's stores, the global tables and the restore consumer."""
         self.globals.close()
+        for task in list(self.standbys.values()):
+            try:
+                self._close_standby(task)
+            except StromError as exc:
+                log.warning("closing the standby copy %r: %s", task, exc)
+        self.standbys.clear()
+        if self._standby_consumer is not None:
+            self._standby_consumer.close()
+            self._standby_consumer = None
         for task in list(self.tasks.values()):
             try:
                 task.close()

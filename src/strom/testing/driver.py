@@ -274,6 +274,14 @@ class TestDriver:
         """Process until idle, then the values written to ``topic`` since the last read."""
         return [record.value for record in self.read_records(topic)]
 
+    def store(self, name: str) -> Any:
+        """Query store ``name`` (see :meth:`strom.App.store`), after processing until idle."""
+        self.run_until_idle()
+        queries = self.runner.queries
+        if queries is None:
+            raise StromError(f"application {self.app.name!r} has no stateful step")
+        return queries.store(name)
+
     def committed(self) -> Mapping[TopicPartition, int]:
         """The application's committed offsets."""
         assert self._admin is not None

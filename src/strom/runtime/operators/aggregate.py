@@ -48,6 +48,10 @@ class AggregateSpec:
         """One key-value store named after the step."""
         return [StoreSpec(self.store or step, "key-value", self.key, self.value)]
 
+    def present(self, acc: Any) -> Any:
+        """What a query shows for an accumulator: its result."""
+        return acc if self.result is None else self.result(acc)
+
     def build(
         self, stores: Mapping[str, StateStore], context: BuildContext | None = None
     ) -> RollingAggregate:

@@ -124,6 +124,10 @@ class TableSpec:
         """One key-value store of (value, timestamp) per key."""
         return [StoreSpec(step, "key-value", self.key, stamped_serde(self.value))]
 
+    def present(self, stamped: Any) -> Any:
+        """What a query shows for a row: its value."""
+        return stamped.value
+
     def build(
         self, stores: Mapping[str, StateStore], context: BuildContext | None = None
     ) -> TableOperator:

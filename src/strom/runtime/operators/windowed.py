@@ -27,7 +27,7 @@ from strom.runtime.operators.base import LATE, BuildContext, Emit, Late, StoreSp
 from strom.serde.base import Serde
 from strom.state.protocols import StateStore
 from strom.windows import LATE as WINDOW_LATE
-from strom.windows import NO_WATERMARK, WindowedAggregation, store_spec
+from strom.windows import NO_WATERMARK, Count, Sliding, WindowedAggregation, store_spec
 from strom.windows.aggregations import Aggregation
 
 
@@ -55,6 +55,12 @@ class WindowedSpec:
                 retention_ms=spec.retention,
             )
         ]
+
+    def present(self, stored: Any) -> Any:
+        """What a query shows for a stored window: the aggregation's result."""
+        acc = stored[1] if isinstance(self.window, Sliding | Count) else stored
+        result = self.aggregation.result
+        return acc if result is None or acc is None else result(acc)
 
     def build(
         self, stores: Mapping[str, StateStore], context: BuildContext | None = None
