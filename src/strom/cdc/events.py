@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from strom.cdc.connect import DECIMAL, VARIABLE_SCALE_DECIMAL, decode_decimal
-from strom.errors import SerializationError, UnsupportedError
+from strom.errors import SerializationError
 from strom.serde._describe import preview
 
 _EPOCH = datetime(1970, 1, 1)
@@ -272,16 +272,59 @@ def change_keys(*, decode_types: bool = True) -> ChangeKeySerde:
     return ChangeKeySerde(decode_types)
 
 
-def table(*_args: Any, **_kwargs: Any) -> Any:
-    """A table of the latest row per key of a change topic: not available yet.
+class PrimaryKeySerde:
+    """Debezium keys as a hashable primary key: the column's value for a one-column key, a
+    tuple of the values (in the key's column order) for a composite one; written back as
+    JSON (a value, or an array)."""
 
-    Raises:
-        UnsupportedError: always; strom's DSL has no tables yet (``App.table``). Until it does,
-            keep the latest row per key with a stream of :func:`change_events` and
-            ``event.row`` (deletes: ``event.is_delete``).
+    name = "primary-key"
+
+    def __init__(self) -> None:
+        self._keys = ChangeKeySerde(decode_types=False)
+
+    def serialize(self, value: Any) -> bytes | None:
+        """The key as JSON."""
+        if value is None:
+            return None
+        return orjson.dumps(list(value) if isinstance(value, tuple) else value, default=_default)
+
+    def deserialize(self, data: bytes | None) -> Any:
+        """The primary key of a Debezium key (JSON, with or without its schema part)."""
+        doc = self._keys.deserialize(data)
+        if doc is None:
+            return None
+        values = tuple(doc.values())
+        return values[0] if len(values) == 1 else values
+
+
+def _row(event: ChangeEvent | None) -> dict[str, Any] | None:
+    return None if event is None or event.is_delete else event.after
+
+
+def table(app: Any, topic: Any, *, name: str | None = None) -> Any:
+    """The latest row per primary key of a Debezium change topic (strom's or Debezium's own),
+    as a :class:`strom.dsl.table.Table`: an insert or update sets the row, a delete (and its
+    tombstone) removes it. Rows keep Debezium's JSON encodings (``decode_types=False``), so
+    they are stored as JSON.
+
+    Args:
+        app: the :class:`strom.App`.
+        topic: the change topic's name (declared with the right serdes), or a Topic already
+            declared with ``key=PrimaryKeySerde()`` and ``value=change_events(...)``.
+        name: the table's step and store name (default ``{topic}-rows``).
+
+    Example:
+        >>> import strom, strom.cdc
+        >>> app = strom.App("docs-cdc-table")
+        >>> orders = strom.cdc.table(app, "shop.public.orders")
+        >>> orders.name
+        'shop.public.orders-rows'
     """
-    raise UnsupportedError(
-        "strom.cdc.table: the DSL has no tables yet (App.table / KTable-style state is not "
-        "implemented); read the topic with strom.cdc.change_events() and keep event.row per "
-        "key (deletes have event.is_delete) until it is"
+    declared = (
+        app.topic(topic, key=PrimaryKeySerde(), value=change_events(decode_types=False))
+        if isinstance(topic, str)
+        else topic
     )
+    base = name or f"{declared.name}-rows"
+    rows = app.stream(declared).map(_row, name=f"{base}-after")
+    return rows.to_table(name=base)

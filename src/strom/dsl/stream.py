@@ -28,6 +28,7 @@ from strom.serde.json_serde import json as json_serde
 from strom.sinks.base import Sink
 
 if TYPE_CHECKING:
+    from strom.dsl.table import Table
     from strom.dsl.topic import Topic
     from strom.dsl.windowed import WindowedStream
 
@@ -501,6 +502,26 @@ class Stream:
             )
         step = self._claim(name, "join", on_error)
         return self._then(g.Stateful(step, parents, spec))
+
+    def to_table(self, *, name: str | None = None, value: Serde[Any] | None = None) -> Table:
+        """The stream read as a table: each record sets its key's row, a None value deletes
+        it (see :meth:`strom.App.table`; ``value``: the rows' serde in the store, JSON by
+        default). Name the step: the store and its changelog are named after it.
+
+        Example:
+            >>> import strom
+            >>> app = strom.App("docs-to-table")
+            >>> latest = app.stream(app.topic("readings")).map(lambda r: r["celsius"],
+            ...     name="celsius").to_table(name="latest-celsius")
+        """
+        from strom.dsl.table import Table
+        from strom.runtime.operators.joins import TableSpec
+
+        if value is not None and not isinstance(value, Serde):
+            raise ConfigError(f"to_table(): value= must be a Serde, got {value!r}")
+        step = self._graph.names.claim(name, "table")
+        node = g.Stateful(step, (self._node,), TableSpec(key_serde(self._node), value or _JSON))
+        return Table(self._graph, node, node, ())
 
     def count(self, *, name: str | None = None) -> Stream:
         """The number of records seen per key, emitted on every record (see

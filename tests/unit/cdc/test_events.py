@@ -14,7 +14,7 @@ import pytest
 
 import strom
 from strom.cdc import ChangeEvent, change_events, change_keys, table
-from strom.errors import SerializationError, UnsupportedError
+from strom.errors import SerializationError
 
 SAMPLES = [
     orjson.loads(line)
@@ -107,6 +107,27 @@ def test_change_events_in_the_dsl() -> None:
         assert driver.read(rows) == [{"id": 1, "qty": 2}]
 
 
-def test_table_names_what_is_missing() -> None:
-    with pytest.raises(UnsupportedError, match="no tables yet"):
-        table("shop.public.orders")
+def test_a_change_topic_as_a_table_keeps_the_latest_row_per_key() -> None:
+    app = strom.App("cdc-table", state_backend="memory")
+    orders = table(app, "shop.public.orders")
+    out = app.topic("rows", key=strom.serde.json())
+    orders.to_stream().to(out)
+    source = app.topics["shop.public.orders"]
+    with strom.testing.TestDriver(app) as driver:
+        events = [
+            (ChangeEvent("c", None, {"id": 1, "qty": 2}, {"table": "orders"}, 1), {"id": 1}),
+            (ChangeEvent("u", {"id": 1, "qty": 2}, {"id": 1, "qty": 5}, {}, 2), {"id": 1}),
+            (ChangeEvent("c", None, {"id": 2, "qty": 1}, {"table": "orders"}, 3), {"id": 2}),
+            (ChangeEvent("d", {"id": 1, "qty": 5}, None, {"table": "orders"}, 4), {"id": 1}),
+            (None, {"id": 1}),  # the delete's tombstone: nothing more to remove
+        ]
+        for event, key in events:
+            driver.send(source, event, key=key)
+        assert driver.read(out) == [
+            {"id": 1, "qty": 2},
+            {"id": 1, "qty": 5},
+            {"id": 2, "qty": 1},
+            None,
+        ]
+        assert driver.store("shop.public.orders-rows").get(2) == {"id": 2, "qty": 1}
+        assert driver.store("shop.public.orders-rows").get(1) is None
