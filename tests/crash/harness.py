@@ -68,6 +68,8 @@ class Case:
     """Kafka: restarts keep their ``group.instance.id`` (no wait for the killed member's
     session to time out); the zombie's replacement has another one."""
     transaction_timeout: float = 30.0
+    grace_ms: int | None = None
+    """The windows' grace (default :data:`~tests.crash.workload.GRACE_MS`)."""
     seed: int = 0
     settle_timeout: float = 180.0
 
@@ -217,6 +219,8 @@ class Run:
         }
         for role in w.outputs_of(c.pipeline):
             env[f"CRASH_OUT_{role.upper()}"] = self.topics[role]
+        if c.grace_ms is not None:
+            env["CRASH_GRACE_MS"] = str(c.grace_ms)
         return env
 
     def _start(self, member: str) -> Instance:
@@ -304,7 +308,7 @@ class Run:
         inst.resume()
         resumed_at = self._now()
         say(f"zombie: instance {inst.number} resumed at {resumed_at:.1f} s")
-        time.sleep(4.0)
+        time.sleep(3.0)  # it rejoins and tries its late commit
         after = "\n".join(inst.log().splitlines()[lines_before:])
         # What the zombie logged once resumed: an abort (its late commit refused) or not.
         evidence = [
@@ -397,7 +401,6 @@ class Run:
                     r.restarts += 1
             # The last process catches up with the input, ticks included.
             self._wait_phase(inst, {"process", "commit"}, 60)
-            time.sleep(1.0)
             r.records_in = feeder.finish()
             say(f"input done: {r.records_in} records; waiting for the app to settle")
             self._settle(log, inst)
@@ -430,7 +433,7 @@ class Run:
             if self._exited(inst):
                 inst = self._start(inst.member)
                 self.result.restarts += 1
-            time.sleep(1.0)
+            time.sleep(0.5)
             internal = io.internal_topics(log, self.app)
             try:
                 input_lag = io.lag(log, self.app, [self.topics["in"]])
@@ -439,7 +442,7 @@ class Run:
                 continue
             if input_lag == 0 and ends == previous:
                 still += 1
-                if still >= 3:
+                if still >= 4:
                     break
             else:
                 still = 0
@@ -448,7 +451,7 @@ class Run:
             self.result.errors.append(
                 f"the app did not settle within {self.case.settle_timeout:.0f} s"
             )
-        self.result.settled = still >= 3
+        self.result.settled = still >= 4
         with contextlib.suppress(strom.errors.StromError):
             self.result.final_lag = io.lag(log, self.app, [self.topics["in"], *internal])
 

@@ -15,7 +15,6 @@ knows what each kill interrupted.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import strom
@@ -103,6 +102,10 @@ def _user(v: dict[str, Any]) -> str:
     return str(v["user"])
 
 
+def _window_result(r: dict[str, Any]) -> dict[str, Any]:
+    return {"user": r["key"], "start": r["start"], "end": r["end"], "count": r["value"]}
+
+
 if pipeline == "stateless":
     events.filter(w.keep_plain, name="keep").map_values(w.plain, name="plain").to(
         app.topic(_env["CRASH_OUT_PLAIN"])
@@ -111,9 +114,16 @@ if pipeline == "stateless":
         app.topic(_env["CRASH_OUT_COUNTS"])
     )
 elif pipeline == "windowed":
-    window: Callable[..., Any] | None = getattr(strom.Stream, "window", None)
-    if window is None:
-        raise strom.errors.UnsupportedError("this strom has no Stream.window() yet")
-    raise strom.errors.UnsupportedError("the windowed pipeline is not wired yet")
+    (
+        events.key_by(_user, name="by-user")
+        .window(
+            strom.windows.tumbling(w.WINDOW_MS),
+            grace=int(_env.get("CRASH_GRACE_MS", w.GRACE_MS)),
+            late=app.topic(_env["CRASH_OUT_LATE"]),
+        )
+        .count(name="per-window")
+        .map_values(_window_result, name="result")
+        .to(app.topic(_env["CRASH_OUT_WINDOWS"]))
+    )
 else:
     raise strom.errors.ConfigError(f"CRASH_PIPELINE {pipeline!r} is unknown")

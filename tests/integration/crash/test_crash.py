@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.crash.harness import Case, Result, Run
-from tests.integration.crash.test_restore_isolation import RESTORE_BUG
 
 
 def _explain(result: Result) -> str:
@@ -31,7 +30,7 @@ def _explain(result: Result) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pipeline", ["stateless"])
+@pytest.mark.parametrize("pipeline", ["stateless", "windowed"])
 def test_kills_on_the_embedded_log_leave_exactly_the_reference(
     pipeline: str, kills: int, tmp_path: Path
 ) -> None:
@@ -44,9 +43,6 @@ def test_kills_on_the_embedded_log_leave_exactly_the_reference(
 @pytest.mark.slow
 @pytest.mark.kafka
 @pytest.mark.parametrize("pipeline", ["stateless"])
-# Not strict: it fails only when a kill lands inside a commit after the changelog records
-# were sent (test_restore_isolation reproduces it every time). Remove with the fix.
-@pytest.mark.xfail(strict=False, reason=RESTORE_BUG)
 def test_kills_and_a_broker_restart_on_kafka_leave_exactly_the_reference(
     pipeline: str, kills: int, own_broker: tuple[str, Path], tmp_path: Path
 ) -> None:
@@ -56,3 +52,15 @@ def test_kills_and_a_broker_restart_on_kafka_leave_exactly_the_reference(
     assert result.ok, _explain(result)
     assert len(result.kills) == kills
     assert result.broker_restart, "the broker was not restarted"
+
+
+@pytest.mark.slow
+@pytest.mark.kafka
+def test_kills_of_a_windowed_count_on_kafka_leave_exactly_the_reference(
+    kafka_url: str, kills: int, tmp_path: Path
+) -> None:
+    # The session's broker: the broker restart is the stateless case's.
+    case = Case(log="kafka", pipeline="windowed", kills=kills, seed=kills + 1)
+    result = Run(case, kafka_url, tmp_path / "run").execute()
+    assert result.ok, _explain(result)
+    assert len(result.kills) == kills

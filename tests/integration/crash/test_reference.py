@@ -89,3 +89,28 @@ def test_windows_emitted_twice_missing_or_wrong_are_caught() -> None:
     wrong[0]["count"] += 1
     check = w.check_windows(inputs, wrong, T0)
     assert (check.duplicates, check.missing, check.mismatches) == (0, 0, 1)
+
+
+def test_late_records_account_for_what_a_window_lacks_once_each() -> None:
+    inputs = _inputs(5000)
+    exact = _windows(inputs)
+    first = exact[0]
+    late = [
+        v
+        for v in inputs
+        if v["user"] == first["user"] and w.window_start(v["ts"]) == first["start"]
+    ][:2]
+    fewer = [{**first, "count": first["count"] - 2}, *exact[1:]]
+    check = w.check_windows(inputs, fewer, T0, late)
+    assert check.ok and check.late == 2, check.as_dict()
+    # Late and counted too (a record processed twice), or late twice.
+    assert w.check_windows(inputs, exact, T0, late).mismatches == 1
+    assert w.check_windows(inputs, fewer, T0, [*late, late[0]]).duplicates == 1
+    # A window all of whose records were late is not emitted, and not missing.
+    all_late = [
+        v
+        for v in inputs
+        if v["user"] == first["user"] and w.window_start(v["ts"]) == first["start"]
+    ]
+    check = w.check_windows(inputs, exact[1:], T0, all_late)
+    assert check.ok, check.as_dict()

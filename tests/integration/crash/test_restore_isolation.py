@@ -1,16 +1,14 @@
 """A restore must see only committed state: records of an aborted transaction in a changelog
 are not part of any store's state.
 
-Found by the crash harness (issue 13): on Kafka, a SIGKILL during an exactly-once commit
-(after the changelog records were sent, before the transaction committed) leaves them in the
+Found by the crash harness (issue 13) on Kafka: a SIGKILL during an exactly-once commit (after
+the changelog records were sent, before the transaction committed) leaves them in the
 changelog partition; the restarted producer aborts the transaction, but the restore consumer
-reads changelogs ``read_uncommitted`` (``StateTasks`` is created without
-``isolation="read_committed"`` under exactly-once), so the restored store holds the aborted
-updates and the rolling counts skip values (the harness saw every user's count jump by one or
-two after a kill in a commit). The embedded log never shows aborted records, so it is Kafka
-only. Reproduce with the harness: ``python -m tests.crash run --log kafka --kills 10
---no-zombie``; or deterministically with this test, which writes what such a kill leaves
-behind: one changelog record in a transaction that is aborted.
+read changelogs ``read_uncommitted``, so the restored store held the aborted updates and the
+rolling counts skipped values (every user's count jumped by one or two after a kill in a
+commit). Fixed in 0689e3c (the restore consumer reads ``read_committed`` under exactly-once).
+This test writes deterministically what such a kill leaves behind: one changelog record in a
+transaction that is then aborted. The embedded log never shows aborted records.
 """
 
 from __future__ import annotations
@@ -28,11 +26,6 @@ from tests.conftest import unique
 from tests.integration.runtime.processes import connected
 from tests.integration.runtime.support import create, produce, read, run_until_caught_up
 
-RESTORE_BUG = (
-    "issue 13: under exactly-once the restore consumer reads changelogs read_uncommitted on "
-    "Kafka: an aborted transaction's changelog records are restored into the store"
-)
-
 
 def _app(url: str, name: str, source: str, out: str, state_dir: Path) -> strom.App:
     app = strom.App(
@@ -49,7 +42,6 @@ def _app(url: str, name: str, source: str, out: str, state_dir: Path) -> strom.A
 
 
 @pytest.mark.kafka
-@pytest.mark.xfail(strict=True, reason=RESTORE_BUG)
 def test_a_restore_ignores_changelog_records_of_an_aborted_transaction(
     kafka_url: str, tmp_path: Path
 ) -> None:

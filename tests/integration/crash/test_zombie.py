@@ -46,6 +46,7 @@ def test_a_paused_process_past_its_session_commits_nothing_when_resumed(
         zombies=1,
         commit_interval=3.0,
         session_ms=6000 if broker == "kafka" else 3000,
+        static_membership=False,
     )
     result = Run(case, url, tmp_path / "run").execute()
     assert [z["second_took_over"] for z in result.zombies] == [True], result.zombies
