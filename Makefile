@@ -93,6 +93,11 @@ cdc-crash: venv dev-deps
 # runs too (about 10 kills per case; STROM_CRASH_KILLS=N for more), and the long run (>= 200
 # kills per case on Kafka and the embedded log, a broker restart, a zombie) that rewrites
 # docs/reliability.md; CRASH_ARGS passes options (python -m tests.crash long --help).
+# Exactly-once against at-least-once on Kafka: throughput (stateless, windowed; 100 ms and 1 s
+# commit intervals) and latency at 10,000 events/s; its section of docs/benchmarks.md.
+bench-eos: venv
+	$(PY) -m bench.eos $(BENCH_ARGS)
+
 crash-quick: venv
 	$(PY) scripts/kafka/broker.py resolve >/dev/null
 	$(PY) -m pytest tests/integration/crash -q
