@@ -21,6 +21,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# $STROM_BROKER outranks App(broker=...) (strom.log.choose_url): one exported in the shell
+# that runs the suite would move the tests' applications to that log. Tests name their logs.
+os.environ.pop("STROM_BROKER", None)
+os.environ.pop("STROM_HOME", None)
 BROKER_SCRIPT = REPO / "scripts" / "kafka" / "broker.py"
 POSTGRES_SCRIPT = REPO / "scripts" / "services" / "postgres.py"
 MARIADB_SCRIPT = REPO / "scripts" / "services" / "mariadb.py"

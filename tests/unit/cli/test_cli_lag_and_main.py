@@ -6,6 +6,7 @@ import orjson
 from click.testing import CliRunner
 
 from strom.cli.main import COMMANDS, cli
+from strom.log import TopicPartition, connect
 from tests.unit.cli.conftest import Strom
 
 
@@ -25,6 +26,29 @@ def test_lag_follows_the_group(strom: Strom) -> None:
     assert table.exit_code == 0
     assert "Group g1" in table.stdout
     assert "total" in table.stdout
+
+
+def test_lag_lists_partitions_never_committed_on(strom: Strom, local_url: str) -> None:
+    strom("topics", "create", "t", "-p", "3")
+    strom("produce", "t", "-p", "2", input="x\ny\n")
+    log = connect(local_url)
+    consumer = log.consumer("partial")
+    consumer.commit({TopicPartition("t", 0): 0})  # one partition only, as an app may
+    consumer.close()
+    log.close()
+    rows = orjson.loads(strom("lag", "-g", "partial", "--json").stdout)
+    assert [(r["partition"], r["committed"], r["end_offset"], r["lag"]) for r in rows] == [
+        (0, 0, 0, 0),
+        (1, None, 0, None),
+        (2, None, 2, None),
+    ]
+    table = strom("lag", "-g", "partial").stdout.splitlines()
+    assert [line.split() for line in table[2:]] == [
+        ["t", "0", "0", "0", "0"],
+        ["t", "1", "-", "0", "-"],
+        ["t", "2", "-", "2", "-"],
+        ["total", "0"],
+    ]
 
 
 def test_lag_of_unknown_group(strom: Strom) -> None:
