@@ -26,6 +26,7 @@ from rich.table import Table
 import strom
 import strom.log
 from strom.log import TopicPartition
+from strom.runtime.plan import build_plan
 
 COUNTRIES = ["de", "fr", "us", "jp", "br", "in", "ng", "se"]
 TIERS = ["free", "plus", "pro"]
@@ -103,24 +104,28 @@ def run(app: strom.App, log: strom.log.Log, count: int, progress: Progress) -> f
             failure.append(exc)
 
     admin = log.admin()
-    repartition = f"{app.name}-by-country-repartition"
+    # The runtime repartitions only where a step needs it (a stateful one after a key change);
+    # ``to()`` after ``key_by`` writes each record to its key's partition directly.
+    repartitions = [t.name for t in build_plan(app.graph).repartitions.values()]
     events_task = progress.add_task("processing events", total=count)
-    rekey_task = progress.add_task("writing re-keyed logins", total=None)
+    rekey_task = progress.add_task("writing re-keyed logins", total=None) if repartitions else None
     started = time.monotonic()
     thread = threading.Thread(target=target, name="strom-demo-app", daemon=True)
     thread.start()
     try:
         while thread.is_alive():
             time.sleep(0.2)
-            done = processed(admin, app.name, ["user-events", repartition])
+            done = processed(admin, app.name, ["user-events", *repartitions])
             progress.update(events_task, completed=done["user-events"])
+            partitions = [TopicPartition(t, p) for t in repartitions for p in range(4)]
             try:
-                ends = admin.end_offsets([TopicPartition(repartition, p) for p in range(4)])
+                rekeyed = sum(admin.end_offsets(partitions).values()) if partitions else 0
             except strom.errors.TopicNotFoundError:
                 continue  # not created yet
-            rekeyed = sum(ends.values())
-            progress.update(rekey_task, total=rekeyed, completed=done[repartition])
-            if done["user-events"] >= count and done[repartition] >= rekeyed:
+            rekeyed_done = sum(done[t] for t in repartitions)
+            if rekey_task is not None:
+                progress.update(rekey_task, total=rekeyed, completed=rekeyed_done)
+            if done["user-events"] >= count and rekeyed_done >= rekeyed:
                 break
         elapsed = time.monotonic() - started
     finally:
