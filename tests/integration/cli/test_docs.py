@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import orjson
@@ -71,10 +72,12 @@ def test_python_examples_run_as_written(
     clear(log_url)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("STROM_BROKER", log_url)
-    namespace: dict[str, object] = {"__name__": f"docs-example-{doc}"}
+    # The blocks run as one script would: a module of its own (dataclasses look it up).
+    module = types.ModuleType("docs_example")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
     for number, block in enumerate(code, start=1):
         try:
-            exec(compile(block, f"{doc} example {number}", "exec"), namespace)
+            exec(compile(block, f"{doc} example {number}", "exec"), module.__dict__)
         except Exception as exc:
             raise AssertionError(f"{doc} example {number} failed on {log_url}: {exc!r}") from exc
 

@@ -157,6 +157,7 @@ def test_run_follows_the_broker_rule_and_dead_letters_poison_input(
     decoy = tmp_path / "decoy"
     env = {**names, "T_DECOY": f"local://{decoy}"}
     strom("topics", "create", names["T_IN"], broker=log_url).ok()
+    strom("topics", "create", names["T_OUT"], broker=log_url).ok()  # read before the app runs
     strom("produce", names["T_IN"], broker=log_url, input='{"n": 1}\nnot json\n{"n": 2}\n').ok()
 
     # Every step dead-letters, the app-wide policy is fail(): undecodable input stops the
