@@ -247,6 +247,8 @@ def test_progress_on_a_terminal_and_a_clean_stop_on_signals(tmp_path: Path) -> N
     consumed = _with_terminal_stderr("consume", topic, "--from-beginning", "--max", "3", broker=url)
     assert consumed.code == 0 and consumed.out.split() == ["1", "2", "3"]
     assert "records from " + topic in consumed.err
+    replayed = _with_terminal_stderr("dlq", "replay", topic, "--to", topic, broker=url)
+    assert replayed.code == 0 and "replaying " + topic in replayed.err
 
     # ctrl-C (SIGINT) and SIGTERM stop a produce reading a terminal or a pipe: what was read
     # is flushed, and counted.
