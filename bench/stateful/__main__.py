@@ -18,6 +18,7 @@ import json
 import shlex
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", help="host:port of a running Kafka broker")
     p.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     p.add_argument("--profile", metavar="IMPL", help="profile one implementation with py-spy")
+    p.add_argument(
+        "--profile-restore",
+        action="store_true",
+        help="profile the large key-value restores with py-spy (one run, no docs)",
+    )
     p.add_argument("--native", action="store_true", help="with --profile: C frames too")
     p.add_argument("--idle", action="store_true", help="with --profile: waiting samples too")
     p.add_argument("--render", type=Path, metavar="RESULTS_JSON", help="re-render a saved run")
@@ -131,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         interrupted = True
         print("[bench] interrupted: writing what was measured", flush=True)
+    except Exception:
+        # What was measured stays worth keeping: write it, then fail.
+        interrupted = True
+        traceback.print_exc()
+        print("[bench] failed: writing what was measured", flush=True)
     finally:
         leftovers = [t for t in kafka.admin.list_topics(timeout=10).topics if run_id in t]
         kafka.delete(leftovers)
@@ -194,7 +205,7 @@ def _windowed(
                     driver.print_result(restored)
             driver.drop(ctx, finished)
     if not args.no_restore and not args.profile and restore_keys:
-        _large_restore(ctx, restore_keys)
+        _large_restore(ctx, restore_keys, args.profile_restore)
 
 
 def _enrich(
@@ -244,7 +255,7 @@ def _join(
                 driver.drop(ctx, finished)
 
 
-def _large_restore(ctx: Context, keys: int) -> None:
+def _large_restore(ctx: Context, keys: int, profile: bool = False) -> None:
     """A key-value changelog of ``keys`` distinct keys (written by strom's count per key with
     RocksDB), restored into fresh processes with each backend, ``repeat`` times, interleaved."""
     source = next(si for si in driver.IMPLS if si.impl.name == "strom-kv-rocksdb")
@@ -260,17 +271,28 @@ def _large_restore(ctx: Context, keys: int) -> None:
     )
     for rep in range(1, ctx.settings.repeat + 1):
         for backend in ("memory", "rocksdb"):
-            restored = driver.restore_one(ctx, finished, backend, rep)
+            wrap = None
+            if profile:
+                collapsed = RESULTS / f"{ctx.run_id}-restore-{backend}.collapsed"
+                wrap = _spy(ctx, collapsed, native=False, idle=False)
+            restored = driver.restore_one(ctx, finished, backend, rep, wrap)
             ctx.results.append(restored)
             driver.print_result(restored)
+            if profile:
+                from bench.profile import summarize
+
+                print(f"== restore into {backend}\n" + summarize(collapsed, top=15))
     driver.drop(ctx, finished)
 
 
 def _profiler(ctx: Context, args: argparse.Namespace) -> list[str]:
+    return _spy(ctx, RESULTS / f"{ctx.run_id}.collapsed", args.native, args.idle)
+
+
+def _spy(ctx: Context, raw: Path, native: bool, idle: bool) -> list[str]:
     tools = peers.ensure("tools", ctx.run_dir / "install-tools.log")
     if tools.python is None:
         raise SystemExit(f"py-spy did not install: {tools.error}")
-    raw = RESULTS / f"{ctx.run_id}.collapsed"
     wrap = [
         str(tools.python.parent / "py-spy"),
         "record",
@@ -282,8 +304,8 @@ def _profiler(ctx: Context, args: argparse.Namespace) -> list[str]:
         "--output",
         str(raw),
     ]
-    wrap += ["--native"] if args.native else []
-    wrap += ["--idle"] if args.idle else []
+    wrap += ["--native"] if native else []
+    wrap += ["--idle"] if idle else []
     return [*wrap, "--"]
 
 

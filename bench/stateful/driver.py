@@ -306,7 +306,9 @@ def run_one(
     return res, finished
 
 
-def restore_one(ctx: Context, source: Finished, backend: str, rep: int) -> RepResult:
+def restore_one(
+    ctx: Context, source: Finished, backend: str, rep: int, wrap: list[str] | None = None
+) -> RepResult:
     """Restore the stores of ``source``'s application into a fresh process with ``backend``
     and an empty state directory."""
     kind = source.impl.restore
@@ -322,6 +324,7 @@ def restore_one(ctx: Context, source: Finished, backend: str, rep: int) -> RepRe
         config,
         ctx.logs,
         f"restore-{kind}-{backend}-{rep}",
+        wrap=wrap,
     )
     done = child.wait(300.0)
     figures = done.result
@@ -491,12 +494,14 @@ def fill_enrich(ctx: Context, n_orders: int, n_users: int) -> Input:
             except BufferError:
                 producer.poll(0.05)
 
+    # Kafka timestamps stay the produce time: a broker deletes records whose timestamps are
+    # older than the topic's retention (7 days by default), even during the run.
     for i, (p, key, value) in enumerate(join_data.users(n_users, parts)):
-        send(table, p, key, value, data.BASE - n_users + i)
+        send(table, p, key, value)
         if i % 10_000 == 0:
             producer.poll(0)
-    for i, (p, key, value, ts) in enumerate(join_data.orders(n_orders, n_users, parts)):
-        send(orders, p, key, value, ts)
+    for i, (p, key, value, _ts) in enumerate(join_data.orders(n_orders, n_users, parts)):
+        send(orders, p, key, value)
         if i % 10_000 == 0:
             producer.poll(0)
     if producer.flush(300):
@@ -564,7 +569,9 @@ def fill_join(ctx: Context, total: int) -> Input:
     imp_topic, click_topic = ctx.name("impressions"), ctx.name("clicks")
     print(f"[bench] filling {imp_topic} and {click_topic} (~{total:,} records) ...", flush=True)
     started = time.monotonic()
-    imps, clicks = join_data.ad_events(total, parts)
+    # Event times = Kafka timestamps, in the last hour (older ones would meet retention).
+    base = (int(time.time()) - 3600) * 1000
+    imps, clicks = join_data.ad_events(total, parts, base)
     ctx.kafka.create([imp_topic, click_topic], parts)
     producer = Producer(
         {

@@ -42,7 +42,8 @@ def tier_of(n_users: int) -> dict[bytes, str]:
 
 
 def orders(n: int, n_users: int, partitions: int) -> Iterator[tuple[int, bytes, bytes, int]]:
-    """(partition, key, JSON value, timestamp) of ``n`` orders; 10% of unknown users."""
+    """(partition, key, JSON value, timestamp in the value) of ``n`` orders; 10% of unknown
+    users. (The records are produced with their produce time as Kafka timestamp.)"""
     rng = random.Random(SEED + 1)
     unknown = n_users // 9  # 10% of the keys drawn lie past the table
     for i in range(n):
@@ -74,18 +75,19 @@ Sided = tuple[str, int, bytes, bytes, int]
 """(side, partition, key, JSON value, timestamp), side ``imp`` or ``click``."""
 
 
-def ad_events(total: int, partitions: int) -> tuple[list[Sided], list[Sided]]:
-    """About ``total`` records: impressions ``IMPRESSION_STEP_MS`` apart over 10,000 ads, 70%
-    followed by a click 0-5 s later. Each side in time order (so each partition of each topic
-    is in time order: nothing is ever late); the timestamps are the records' Kafka
-    timestamps."""
+def ad_events(total: int, partitions: int, base: int) -> tuple[list[Sided], list[Sided]]:
+    """About ``total`` records: impressions ``IMPRESSION_STEP_MS`` apart over 10,000 ads from
+    ``base`` (epoch ms), 70% followed by a click 0-5 s later. Each side in time order (so each
+    partition of each topic is in time order: nothing is ever late); the timestamps are the
+    records' Kafka timestamps, so ``base`` must be recent: a broker deletes records older than
+    the topic's ``retention.ms`` (7 days by default) by their timestamps, even mid-run."""
     rng = random.Random(SEED + 2)
     n_imp = round(total / (1 + CLICK_SHARE))
     imps: list[Sided] = []
     clicks: list[tuple[int, int, bytes]] = []
     for i in range(n_imp):
         key = ad_key(rng.randrange(AD_KEYS))
-        ts = BASE + i * IMPRESSION_STEP_MS
+        ts = base + i * IMPRESSION_STEP_MS
         value = orjson.dumps({"id": i, "ad": key.decode(), "slot": rng.randrange(8)})
         imps.append(("imp", partition_of(key, partitions), key, value, ts))
         if rng.random() < CLICK_SHARE:
