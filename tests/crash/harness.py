@@ -257,6 +257,11 @@ class Run:
             + inst.tail(40)
         )
         say(f"instance {inst.number} exited by itself ({inst.proc.returncode})")
+        if len(self.result.unexpected_exits) > max(10, self.case.kills):
+            raise RuntimeError(
+                "the application keeps exiting by itself; the last time:\n"
+                + self.result.unexpected_exits[-1]
+            )
         return True
 
     def _kill(self, inst: Instance, mode: str) -> None:
@@ -310,20 +315,22 @@ class Run:
         say(f"zombie: instance {inst.number} resumed at {resumed_at:.1f} s")
         time.sleep(3.0)  # it rejoins and tries its late commit
         after = "\n".join(inst.log().splitlines()[lines_before:])
-        # What the zombie logged once resumed: an abort (its late commit refused) or not.
+        # What the zombie logged once resumed: its late commit refused (an abort, a fencing
+        # or group-membership error) or not.
         evidence = [
             line.strip()[:300]
             for line in after.splitlines()
-            if re.search(r"fenc|abort|generation|lost|revoked", line, re.I)
+            if re.search(r"fenc|abort|generation|unknown.member|lost|revoked", line, re.I)
         ]
-        fenced = any(re.search(r"fenc|abort", line, re.I) for line in evidence)
+        refused = r"fenc|abort|illegal.generation|unknown.member"
+        fenced = any(re.search(refused, line, re.I) for line in evidence)
         self.result.zombies.append(
             {
                 "instance": inst.number,
                 "paused_s": round(resumed_at - paused_at, 1),
                 "session_s": session,
                 "second_took_over": took_over,
-                "fenced": fenced if c.framework == "strom" else None,
+                "fenced": fenced,
                 "evidence": evidence[:6],
             }
         )
@@ -423,10 +430,19 @@ class Run:
         return r
 
     def _settle(self, log: strom.log.Log, inst: Instance) -> None:
-        """Wait until the app has committed all its input and its outputs stopped growing."""
+        """Wait until the app has committed all its input and its repartition topics, and
+        its outputs stopped growing.
+
+        strom: its group's lag is 0 (it commits past the transactions' markers) and the
+        outputs' end offsets stay the same for 2 s. A peer may keep its last transaction open
+        while no input comes (Quix commits when it processes), and a killed instance's open
+        transaction (a random transactional id, not fenced by the restart) holds the
+        repartition topics' readers until the broker aborts it: its outputs must stay the
+        same for longer than the transaction timeout. Then the app is stopped gracefully (its
+        last commit) and the outputs are read."""
         deadline = time.monotonic() + self.case.settle_timeout
-        internal = io.internal_topics(log, self.app)
-        watched = internal + [t for role, t in self.topics.items() if role != "in"]
+        strom_app = self.case.framework == "strom"
+        needed = 4 if strom_app else int((self.case.transaction_timeout + 5) / 0.5)
         previous: dict[Any, int] | None = None
         still = 0
         while time.monotonic() < deadline:
@@ -434,15 +450,15 @@ class Run:
                 inst = self._start(inst.member)
                 self.result.restarts += 1
             time.sleep(0.5)
-            internal = io.internal_topics(log, self.app)
             try:
-                input_lag = io.lag(log, self.app, [self.topics["in"]])
-                ends = _ends(log, watched + internal)
+                internal = io.internal_topics(log, self.app)
+                ends = _ends(log, [t for role, t in self.topics.items() if role != "in"] + internal)
+                lag = io.lag(log, self.app, [self.topics["in"], *internal]) if strom_app else 0
             except strom.errors.StromError:
                 continue
-            if input_lag == 0 and ends == previous:
+            if lag == 0 and ends == previous:
                 still += 1
-                if still >= 4:
+                if still >= needed:
                     break
             else:
                 still = 0
@@ -451,8 +467,9 @@ class Run:
             self.result.errors.append(
                 f"the app did not settle within {self.case.settle_timeout:.0f} s"
             )
-        self.result.settled = still >= 4
+        self.result.settled = still >= needed
         with contextlib.suppress(strom.errors.StromError):
+            internal = io.internal_topics(log, self.app)
             self.result.final_lag = io.lag(log, self.app, [self.topics["in"], *internal])
 
     def _verify(self, log: strom.log.Log, t0: int) -> None:

@@ -5,7 +5,7 @@ Standard library only: the peers' apps (in their own virtualenvs) import it too.
 The input is a pure function of its sequence number ``seq`` (0, 1, 2...), so the reference
 needs nothing but the input read back:
 
-* source key ``s{seq % 16}`` (the input topic is partitioned by it);
+* source key ``s{seq % 64}`` (the input topic is partitioned by it);
 * value ``{"seq": seq, "user": "u{seq * 7 % USERS}", "ts": t0 + seq * STEP_MS}``, and the
   record's timestamp is ``ts`` (event time);
 * the run ends with one *tick* per user, ``TICK_MS`` of event time after the last record, so
@@ -53,7 +53,7 @@ OUTPUTS = ("plain", "counts", "windows", "late")
 
 def source_key(seq: int) -> str:
     """The input record's key."""
-    return f"s{seq % 16}"
+    return f"s{seq % 64}"
 
 
 def user_of(seq: int) -> str:
