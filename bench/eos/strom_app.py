@@ -11,6 +11,7 @@ the target is consumed (its final commit is inside the measured window).
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,10 @@ WINDOW = timedelta(minutes=5)
 
 
 def main() -> None:
+    # Warnings (an aborted transaction, a failed commit) explain a slow or odd run.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     config = load_config()
     settings = config["settings"]
     app: strom.App | None = None
