@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -104,10 +105,41 @@ def render(meta: dict[str, Any], results: list[RepResult]) -> str:
     names = {r.workload for r in results}
     for workload in WORKLOADS:
         if workload.name in names:
-            section = bench_report.workload_section(workload, results, [])
+            section = bench_report.workload_section(
+                workload, results, _commit_notes(workload, results)
+            )
             lines += ["#" + section[0], *section[1:]]
     lines.append(f"Raw results: `bench/results/{meta['run_id']}.json` (not committed).")
     return "\n".join(lines) + "\n"
+
+
+def _commit_notes(workload: Any, results: list[RepResult]) -> list[str]:
+    """Per implementation: commits per run, mean time per commit, its share of the window,
+    aborted transactions (medians over the repetitions that reported them)."""
+    notes = []
+    for impl in workload.impls:
+        runs = [
+            (r.info.get("child", {}), r.rows.get("", {}))
+            for r in results
+            if r.workload == workload.name and r.impl == impl.name and r.ok
+        ]
+        runs = [(c, row) for c, row in runs if c.get("commits")]
+        if not runs:
+            continue
+        mean_ms = [c["commit_us_total"] / c["commits"] / 1000 for c, _ in runs]
+        share = [
+            c["commit_us_total"] / 1e6 / row["elapsed_s"] * 100
+            for c, row in runs
+            if row.get("elapsed_s")
+        ]
+        aborts = sum(int(c.get("aborted_transactions", 0)) for c, _ in runs)
+        notes.append(
+            f"{impl.label}: {statistics.median(c['commits'] for c, _ in runs):.0f} commits per "
+            f"run, {statistics.median(mean_ms):.1f} ms per commit, "
+            f"{statistics.median(share) if share else float('nan'):.0f}% of the window in "
+            f"commits; {aborts} aborted transactions in {len(runs)} runs"
+        )
+    return notes
 
 
 def write_docs(path: Path, generated: str) -> None:
