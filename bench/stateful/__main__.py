@@ -31,6 +31,21 @@ from bench.stateful import driver, report
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs" / "benchmarks.md"
 
 
+def render_saved(paths: list[Path]) -> str:
+    """The report of saved runs, one section per run; a workload that a later run measured
+    again is left out of the earlier one (e.g. a run cut short, then completed apart)."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    families = {"windowed": {"windowed", "restore", "restore-source"}}
+    texts = []
+    for i, saved in enumerate(runs):
+        later = {r["workload"] for run in runs[i + 1 :] for r in run["results"]}
+        later |= {w for k in later for w in families.get(k, ())}
+        results = [RepResult(**r) for r in saved["results"] if r["workload"] not in later]
+        if results:
+            texts.append(report.render(saved, results))
+    return "\n".join(texts)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.stateful",
@@ -66,17 +81,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--native", action="store_true", help="with --profile: C frames too")
     p.add_argument("--idle", action="store_true", help="with --profile: waiting samples too")
-    p.add_argument("--render", type=Path, metavar="RESULTS_JSON", help="re-render a saved run")
+    p.add_argument(
+        "--render",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS_JSON",
+        help="re-render saved runs (a workload re-run in a later file is taken from that one)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.render:
-        saved = json.loads(args.render.read_text())
-        text = report.render(saved, [RepResult(**r) for r in saved["results"]])
+        text = render_saved(args.render)
         print(text)
-        if not args.no_docs and not saved.get("quick"):
+        quick = any(json.loads(p.read_text()).get("quick") for p in args.render)
+        if not args.no_docs and not quick:
             report.write_docs(DOCS, text)
         return 0
     settings = Settings.quick() if args.quick else Settings()
@@ -321,7 +342,7 @@ def _summarize_profile(ctx: Context, args: argparse.Namespace) -> None:
     )
     flags = (" --native" if args.native else "") + (" --idle" if args.idle else "")
     head = (
-        f"profile of windowed/{args.profile}, {ctx.settings.records:,} records, py-spy 250 Hz"
+        f"profile of {args.profile}, py-spy 250 Hz"
         f"{flags}\nunder the profiler: {figures}\n\n"
     )
     text = head + (summarize(raw) if raw.exists() else "py-spy wrote no samples\n")
