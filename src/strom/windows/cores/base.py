@@ -7,7 +7,8 @@ A window closes when the watermark reaches ``end + shift`` (``shift`` = grace fo
 windows with ``end <= w - shift``: it emits their final results (emit mode ``"final"``) in the
 order (end, key bytes, start), then expires them in the store. How far it has closed is the
 store's expiry horizon (``expired_before = bound - lag + 1``; ``lag`` is how long closed
-windows stay: 0, or ``size`` for sliding windows), so a restored store says where to resume.
+windows stay: 0, or ``2·size + 1`` for sliding windows), so a restored store says where to
+resume.
 
 Example:
     >>> from strom.windows import aggregations as agg, tumbling, store_spec
