@@ -131,7 +131,10 @@ class WindowedAggregation:
 
     def _load(self) -> None:
         # First use: rebuild the core's view of the store (restored by now), then call the
-        # core directly: the per-record path has no extra layer.
+        # core directly: the per-record path has no extra layer. (A reference to the method
+        # taken before the first call still works: it goes through the class's method.)
+        if self._loaded:
+            return
         self._core.load()
         self._loaded = True
         self.__dict__["process"] = self._core.process
@@ -155,7 +158,7 @@ class WindowedAggregation:
             also emit the window a record completes in ``"final"``), else ``[]``.
         """
         self._load()
-        return self.process(key, value, timestamp, watermark)
+        return self._core.process(key, value, timestamp, watermark)
 
     def advance(self, watermark: int) -> list[WindowResult]:
         """Close the windows whose end + grace the watermark has reached.
@@ -165,7 +168,7 @@ class WindowedAggregation:
             with emit ``"updates"``. The windows are gone from the store either way.
         """
         self._load()
-        return self.advance(watermark)
+        return self._core.advance(watermark)
 
     @property
     def late_records(self) -> int:
@@ -175,15 +178,13 @@ class WindowedAggregation:
     @property
     def watermark(self) -> int:
         """The largest watermark seen, or the one the restored store implies."""
-        if not self._loaded:
-            self._load()
+        self._load()
         return self._core.watermark
 
     @property
     def next_close(self) -> int | None:
         """The watermark at which ``advance`` will next close a window (None: no open window)."""
-        if not self._loaded:
-            self._load()
+        self._load()
         return self._core.next_close
 
 

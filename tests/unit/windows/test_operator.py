@@ -294,3 +294,33 @@ def test_mean_of_a_window() -> None:
         op.process("k", {"ms": ms}, t, NO_WATERMARK)
     (result,) = op.advance(10)
     assert result.value == pytest.approx(70 / 3)
+
+
+class _CountingStore:
+    """A window store that counts full scans (``fetch_all``)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.scans = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def fetch_all(self, *args: Any) -> Any:
+        self.scans += 1
+        return self._store.fetch_all(*args)
+
+
+def test_the_store_is_read_once_at_start_even_through_early_references() -> None:
+    """The first call rebuilds the view of the store once; a bound method taken before it (a
+    runtime caching ``op.process``) must not rebuild it on every call."""
+    spec = store_spec(tumbling(10), agg.count())
+    store = _CountingStore(open_window_store("s", 0, string(), spec.value_serde))
+    op = WindowedAggregation(tumbling(10), agg.count(), store, emit="updates")
+    process, advance = op.process, op.advance
+    for t in range(1, 6):
+        assert [r.value for r in process("k", None, t, NO_WATERMARK)] == [t]
+    assert store.scans == 1
+    assert op.next_close == 10
+    assert advance(9) == []
+    assert store.scans == 1  # nothing closed: no scan
