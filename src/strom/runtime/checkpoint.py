@@ -22,9 +22,9 @@ stores' changes are sent to their changelogs, the producer flushes (outputs, rep
 changelog records acknowledged), the stores apply their changes, the offsets are committed,
 and each store records the changelog offset it reflects.
 
-Exactly-once (a later issue) fits the same three calls: ``before_batch`` begins a producer
-transaction when none is open, ``commit`` sends the offsets into the transaction
-(``send_offsets_to_transaction``) and commits it.
+Under exactly-once :meth:`Checkpoint.begin` opens the transaction, :meth:`Checkpoint.commit`
+sends the changelogs and the offsets into it (``send_offsets_to_transaction``) and commits it,
+and :meth:`Checkpoint.abort` aborts it (the runner then rewinds every task).
 """
 
 from __future__ import annotations
