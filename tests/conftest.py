@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,108 +32,64 @@ POSTGRES_SCRIPT = REPO / "scripts" / "services" / "postgres.py"
 MARIADB_SCRIPT = REPO / "scripts" / "services" / "mariadb.py"
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+def _service(
+    request: pytest.FixtureRequest, script: Path, name: str, log_file: str, timeout: float
 ) -> Iterator[str]:
+    """Start a service with its script (``up --dir``), yield the address it prints, stop it;
+    keep its log in ``.strom-test/logs`` when the session had failures."""
+    run_dir = service_dir(name)
+    started = subprocess.run(
+        [sys.executable, str(script), "up", "--dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if started.returncode != 0:
+        pytest.fail(f"could not start {name}:\n{started.stdout}\n{started.stderr}")
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(
+            [sys.executable, str(script), "down", "--dir", str(run_dir)], timeout=60, check=False
+        )
+        if request.session.testsfailed and (run_dir / log_file).exists():
+            keep = REPO / ".strom-test" / "logs"
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run_dir / log_file, keep / f"{name}-{uuid.uuid4().hex[:8]}.log")
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
     """host:port of a real Kafka broker, started for this session unless STROM_TEST_KAFKA is set."""
     given = os.environ.get("STROM_TEST_KAFKA")
     if given:
         yield given
         return
-    run_dir = tmp_path_factory.mktemp("kafka")
-    started = subprocess.run(
-        [sys.executable, str(BROKER_SCRIPT), "up", "--dir", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if started.returncode != 0:
-        pytest.fail(f"could not start the Kafka broker:\n{started.stdout}\n{started.stderr}")
-    bootstrap = started.stdout.strip().splitlines()[-1]
-    try:
-        yield bootstrap
-    finally:
-        subprocess.run(
-            [sys.executable, str(BROKER_SCRIPT), "down", "--dir", str(run_dir)],
-            timeout=60,
-            check=False,
-        )
-        if request.session.testsfailed:
-            keep = REPO / ".strom-test" / "logs"
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copy(run_dir / "broker.log", keep / f"broker-{uuid.uuid4().hex[:8]}.log")
+    yield from _service(request, BROKER_SCRIPT, "kafka", "broker.log", 600)
 
 
 @pytest.fixture(scope="session")
-def postgres_dsn(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def postgres_dsn(request: pytest.FixtureRequest) -> Iterator[str]:
     """DSN of a real PostgreSQL (superuser + replication role ``strom``, ``wal_level=logical``),
     started for this session unless STROM_TEST_POSTGRES is set."""
     given = os.environ.get("STROM_TEST_POSTGRES")
     if given:
         yield given
         return
-    run_dir = tmp_path_factory.mktemp("postgres")
-    started = subprocess.run(
-        [sys.executable, str(POSTGRES_SCRIPT), "up", "--dir", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if started.returncode != 0:
-        pytest.fail(f"could not start PostgreSQL:\n{started.stdout}\n{started.stderr}")
-    dsn = started.stdout.strip().splitlines()[-1]
-    try:
-        yield dsn
-    finally:
-        subprocess.run(
-            [sys.executable, str(POSTGRES_SCRIPT), "down", "--dir", str(run_dir)],
-            timeout=60,
-            check=False,
-        )
-        if request.session.testsfailed:
-            keep = REPO / ".strom-test" / "logs"
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copy(run_dir / "server.log", keep / f"postgres-{uuid.uuid4().hex[:8]}.log")
+    yield from _service(request, POSTGRES_SCRIPT, "postgres", "server.log", 180)
 
 
 @pytest.fixture(scope="session")
-def mariadb_dsn(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def mariadb_dsn(request: pytest.FixtureRequest) -> Iterator[str]:
     """DSN of a real MariaDB (user ``strom`` with all privileges, row-based binlog with full
     metadata), started for this session unless STROM_TEST_MARIADB is set."""
     given = os.environ.get("STROM_TEST_MARIADB")
     if given:
         yield given
         return
-    run_dir = tmp_path_factory.mktemp("mariadb")
-    started = subprocess.run(
-        [sys.executable, str(MARIADB_SCRIPT), "up", "--dir", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    if started.returncode != 0:
-        pytest.fail(f"could not start MariaDB:\n{started.stdout}\n{started.stderr}")
-    dsn = started.stdout.strip().splitlines()[-1]
-    try:
-        yield dsn
-    finally:
-        subprocess.run(
-            [sys.executable, str(MARIADB_SCRIPT), "down", "--dir", str(run_dir)],
-            timeout=60,
-            check=False,
-        )
-        if request.session.testsfailed:
-            keep = REPO / ".strom-test" / "logs"
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copy(run_dir / "server.log", keep / f"mariadb-{uuid.uuid4().hex[:8]}.log")
+    yield from _service(request, MARIADB_SCRIPT, "mariadb", "server.log", 240)
 
 
 @pytest.fixture(scope="session")
@@ -145,6 +102,12 @@ def kafka_url(kafka_bootstrap: str) -> str:
 def local_url(tmp_path: Path) -> str:
     """``local://`` URL of a fresh embedded log in a temporary directory."""
     return f"local://{tmp_path / 'log'}"
+
+
+def service_dir(name: str) -> Path:
+    """A run directory for a service the session starts. Not under pytest's numbered temporary
+    directories: a concurrent pytest session may clean those up while the service runs."""
+    return Path(tempfile.mkdtemp(prefix=f"strom-test-{name}-"))
 
 
 def unique(prefix: str) -> str:
