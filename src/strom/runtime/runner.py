@@ -948,7 +948,15 @@ class Runner:
         self._ownership_changed = True
 
     def _on_lost(self, partitions: list[TopicPartition]) -> None:
-        self._drop(partitions)
+        checkpoint = self._checkpoint
+        if checkpoint is not None and checkpoint.transactional and not self._failed:
+            # The open transaction holds work of partitions another member now owns (and
+            # re-reads from the last commit): it must never commit, even once this member
+            # rejoins with a new generation. The partitions kept go back to their commit.
+            self._drop(partitions)
+            self._abort(f"partitions lost: {_names(partitions)}")
+        else:
+            self._drop(partitions)
         self.operations.revoked(partitions, lost=True)
         self.operations.set_assigned(len(self._tasks))
         self._logger.warning("lost %s (another member owns them now)", _names(partitions))

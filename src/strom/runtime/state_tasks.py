@@ -68,6 +68,7 @@ class StateTasks:
         self._restoring: dict[TopicPartition, StateTask] = {}
         self._next: dict[TopicPartition, int] = {}
         """Per changelog partition being restored: the next offset to read."""
+        self._restore_progress = time.monotonic()
         self._pending: list[StateTask] = []
         self._next_punctuation = 0.0
         self.standbys: dict[tuple[str, int], StateTask] = {}
@@ -155,6 +156,7 @@ class StateTasks:
                 log.info("%r restoring %d changelog records", task, left)
         if begun:
             self._next.update(begun)
+            self._restore_progress = time.monotonic()
             self._reassign()
         return ready
 
@@ -168,16 +170,21 @@ class StateTasks:
     def _read(self, timeout: float) -> list[StateTask]:
         restorer = self._consumer()
         records = restorer.poll(_RESTORE_BATCH, timeout)
-        by_tp: dict[TopicPartition, list[Record]] = {}
+        by_tp: dict[tuple[str, int], list[Record]] = {}
         for record in records:
-            by_tp.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+            key = (record.topic, record.partition)
+            batch = by_tp.get(key)
+            if batch is None:
+                batch = by_tp[key] = []
+            batch.append(record)
         done: list[StateTask] = []
-        for tp, batch in by_tp.items():
+        for (topic, partition), batch in by_tp.items():
+            tp = TopicPartition(topic, partition)
             task = self._restoring.get(tp)
             if task is not None:
                 task.apply(tp, batch)
                 self._next[tp] = max(self._next.get(tp, 0), batch[-1].offset + 1)
-        finished = False
+        finished: list[TopicPartition] = []
         for tp, task in list(self._restoring.items()):
             # The position counts transaction markers the records do not show.
             position = max(self._next.get(tp, 0), restorer.position(tp) or 0)
@@ -187,13 +194,27 @@ class StateTasks:
             if tp not in task.restoring:
                 del self._restoring[tp]
                 del self._next[tp]
-                finished = True
+                finished.append(tp)
         if self.restore_listener is not None:
             for task in {t for t in self._restoring.values()} | set(done):
                 left = sum(end - self._next.get(tp, 0) for tp, end in task.restoring.items())
                 self.restore_listener(task, task.restored_records, max(left, 0))
         if finished:
-            self._reassign()
+            # Paused, not unassigned: reassigning would drop what was fetched for the others.
+            restorer.pause(finished)
+        now = time.monotonic()
+        if records or finished:
+            self._restore_progress = now
+        elif self._restoring and now - self._restore_progress > 10.0:
+            self._restore_progress = now
+            log.warning(
+                "restore made no progress for 10 s: %s",
+                ", ".join(
+                    f"{tp.topic}[{tp.partition}] at {self._next.get(tp)} (position "
+                    f"{restorer.position(tp)}) of {task.restoring.get(tp)}"
+                    for tp, task in self._restoring.items()
+                ),
+            )
         return list(dict.fromkeys(done))
 
     def _consumer(self) -> Consumer:

@@ -37,7 +37,9 @@ from strom.log.types import OFFSET_BEGINNING, OFFSET_END, Record, TopicPartition
 NO_GROUP_PREFIX = "strom-nogroup-"
 _METADATA_TIMEOUT = 30.0
 _MAX_BATCH = 1_000_000
-_TOPIC_CHECK_INTERVAL = 3.0
+_TOPIC_CHECK_INTERVAL = 10.0
+# ... and only once no record came for this long: a consumer reading has its topics.
+_TOPIC_CHECK_QUIET = 3.0
 """Seconds between two checks, by idle polls, that the topics read still exist."""
 _TOPIC_CHECK_TIMEOUT = 2.0
 
@@ -97,6 +99,7 @@ class KafkaConsumer:
         self._closed = False
         self._topics: list[str] = []  # subscribed topic names (patterns aside)
         self._next_topic_check = time.monotonic() + _TOPIC_CHECK_INTERVAL
+        self._last_records = time.monotonic()
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -281,9 +284,13 @@ class KafkaConsumer:
                 )
         if out and self._moved:
             out = self._drop_moved(out)
-        if not out:
-            # At most every few seconds; at once when an error is to be raised, which a
-            # deleted topic explains best.
+        now = time.monotonic()
+        if out:
+            self._last_records = now
+        elif first_error is not None or now - self._last_records >= _TOPIC_CHECK_QUIET:
+            # A metadata round trip per topic: only for a quiet consumer, at most every few
+            # seconds; at once when an error is to be raised, which a deleted topic explains
+            # best.
             self._check_topics_exist(force=first_error is not None)
         if first_error is not None:
             if not out:
