@@ -111,11 +111,15 @@ def _parser() -> argparse.ArgumentParser:
     many.add_argument("--pipelines", default="stateless,windowed")
     many.add_argument("--rate", type=int, default=500)
     many.add_argument("--seed", type=int, default=1)
+    many.add_argument(
+        "--settle-timeout", type=float, default=600.0, help="seconds the last instance gets"
+    )
     many.add_argument("--docs", type=Path, default=DOCS)
     many.add_argument("--no-docs", action="store_true")
     many.add_argument("--workdir", type=Path)
     show = sub.add_parser("render", help="rewrite the docs from saved long-run results")
     show.add_argument("--docs", type=Path, default=DOCS)
+    show.add_argument("--as-command", default="python -m tests.crash render", help="what to show")
     return p
 
 
@@ -166,6 +170,7 @@ def run_long(args: argparse.Namespace, root: Path) -> int:
             seed=args.seed,
             static_membership=framework == "strom",
             grace_ms=None if framework == "strom" else PEER_GRACE_MS,
+            settle_timeout=args.settle_timeout,
         )
         for framework in frameworks
         for log in logs
@@ -246,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "long":
         return run_long(args, root)
     if args.command == "render":
-        _write_docs(args.docs, "python -m tests.crash render")
+        _write_docs(args.docs, args.as_command)
         return 0
     return 2
 

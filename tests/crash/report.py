@@ -119,7 +119,17 @@ def render(results: Sequence[dict[str, Any]], command: str, date: str) -> str:
             f"{c['seed']}, run {r['date']}"
         )
         for check in r["checks"]:
-            for example in check["examples"][:3]:
+            if check["output"] == "windows" and c["framework"] != "strom":
+                text = "no late topic: the records it finds late are dropped"
+                if check.get("short"):
+                    text += f"; {check['short']:,} of the wrong results are below the reference"
+                notes.append(f"{label}: {text}")
+            elif check["output"] == "windows":
+                text = f"{check.get('late', 0):,} records late (in the late topic, accounted)"
+                if check.get("short"):
+                    text += f"; {check['short']:,} of the wrong results are below the reference"
+                notes.append(f"{label}: {text}")
+            for example in check["examples"][:2]:
                 notes.append(f"{label}: `{check['output']}`: {example}")
         if r.get("input_problem"):
             notes.append(

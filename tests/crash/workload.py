@@ -121,6 +121,8 @@ class Check:
     """Results present but wrong (a window's count, a user's sum, an unknown result)."""
     late: int = 0
     """Records the pipeline found late (windows only)."""
+    short: int = 0
+    """Wrong results below the reference (records dropped; windows only)."""
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -146,6 +148,7 @@ class Check:
             "missing": self.missing,
             "mismatches": self.mismatches,
             "late": self.late,
+            "short": self.short,
             "examples": list(self.examples),
         }
 
@@ -308,6 +311,7 @@ def check_windows(
             check.example(f"window {key} is not in the reference: {out}")
         elif int(out["count"]) + late_by[key] != want or int(out["end"]) != key[1] + WINDOW_MS:
             check.mismatches += 1
+            check.short += int(out["count"]) + late_by[key] < want
             check.example(f"window {key}: {out} + {late_by[key]} late, reference count {want}")
     # A window all of whose records were late is never emitted: that is not missing.
     check.expected = sum(1 for key, n in ref.items() if late_by[key] < n)
