@@ -8,7 +8,7 @@ MARIADB := $(PY) scripts/services/mariadb.py
 
 .PHONY: venv dev-deps test unit lint typecheck kafka-up kafka-down kafka-status pg-up pg-down pg-status demo bench bench-quick bench-state bench-stateful bench-es es-soak clean
 .PHONY: mariadb-up mariadb-down mariadb-status cdc-compat cdc-crash bench-cdc
-.PHONY: crash-quick crash-long bench-eos
+.PHONY: crash-quick crash-long bench-eos bench-windows bench-joins
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -120,6 +120,14 @@ bench-quick: venv
 # State-store micro-benchmarks (memory vs RocksDB); their section of docs/benchmarks.md.
 bench-state: venv
 	$(PY) -m bench.state $(BENCH_ARGS)
+
+# The window and join operator cores alone (memory vs RocksDB); their sections of
+# docs/benchmarks.md.
+bench-windows: venv
+	$(PY) -m bench.windows $(BENCH_ARGS)
+
+bench-joins: venv
+	$(PY) -m bench.joins $(BENCH_ARGS)
 
 # Stateful pipelines on Kafka (issue 11): a tumbling-window count+sum in strom (RocksDB and
 # memory), Quix Streams (its venv: bench/.venvs/quix) and a hand-written loop with a dict, the

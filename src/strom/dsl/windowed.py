@@ -148,7 +148,7 @@ class WindowedStream:
     def first(
         self, *, name: str | None = None, emit: str = "final", on_error: ErrorPolicy | None = None
     ) -> Stream:
-        """The first value (in event time) per key and window."""
+        """The first value (in arrival order) per key and window."""
         from strom.windows import aggregations as agg
 
         return self._step("first", agg.first(), name, emit, on_error)
@@ -156,7 +156,7 @@ class WindowedStream:
     def last(
         self, *, name: str | None = None, emit: str = "final", on_error: ErrorPolicy | None = None
     ) -> Stream:
-        """The last value (in event time) per key and window."""
+        """The last value (in arrival order) per key and window."""
         from strom.windows import aggregations as agg
 
         return self._step("last", agg.last(), name, emit, on_error)
@@ -202,13 +202,10 @@ class WindowedStream:
 
 
 def millis(value: int | timedelta, what: str) -> int:
-    """``value`` (ms or timedelta) as int ms >= 0."""
-    if isinstance(value, timedelta):
-        ms = int(value.total_seconds() * 1000)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        ms = value
-    else:
-        raise ConfigError(f"{what} must be a timedelta or int milliseconds, got {value!r}")
+    """``value`` (ms or timedelta) as int ms >= 0 (exactly: no float rounding)."""
+    from strom.windows import to_millis
+
+    ms = to_millis(value, what)
     if ms < 0:
         raise ConfigError(f"{what} must not be negative, got {value!r}")
     return ms
