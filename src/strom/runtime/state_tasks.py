@@ -33,6 +33,9 @@ from strom.runtime.state_task import StateTask
 log = logging.getLogger("strom.runtime")
 
 _RESTORE_BATCH = 10_000
+_STALL = 1.0
+"""Seconds without progress after which a changelog partition's restore asks whether only
+unreadable offsets (transaction markers) remain."""
 
 
 class StateTasks:
@@ -69,6 +72,7 @@ class StateTasks:
         self._next: dict[TopicPartition, int] = {}
         """Per changelog partition being restored: the next offset to read."""
         self._restore_progress = time.monotonic()
+        self._moved_at: dict[TopicPartition, float] = {}
         self._pending: list[StateTask] = []
         self._next_punctuation = 0.0
         self.standbys: dict[tuple[str, int], StateTask] = {}
@@ -185,10 +189,17 @@ class StateTasks:
                 task.apply(tp, batch)
                 self._next[tp] = max(self._next.get(tp, 0), batch[-1].offset + 1)
         finished: list[TopicPartition] = []
+        now = time.monotonic()
         for tp, task in list(self._restoring.items()):
             # The position counts transaction markers the records do not show.
             position = max(self._next.get(tp, 0), restorer.position(tp) or 0)
+            if position != self._next.get(tp) or (tp.topic, tp.partition) in by_tp:
+                self._moved_at[tp] = now
             self._next[tp] = position
+            if position < task.restoring.get(tp, 0) and self._at_end(tp, position, now):
+                # Only transaction markers (or an aborted transaction's records) are left:
+                # a consumer that seeks onto them gets no record that moves its position.
+                position = task.restoring[tp]
             if task.restored_up_to(tp, position):
                 done.append(task)
             if tp not in task.restoring:
@@ -216,6 +227,19 @@ class StateTasks:
                 ),
             )
         return list(dict.fromkeys(done))
+
+    def _at_end(self, tp: TopicPartition, position: int, now: float) -> bool:
+        """True when ``tp`` gave nothing for a while and nothing was appended since its restore
+        began: what lies between the position and the end cannot be restored."""
+        if now - self._moved_at.get(tp, now) < _STALL:
+            return False
+        self._moved_at[tp] = now  # ask the log at most once per stall period
+        _, high = self._consumer().watermarks(tp)
+        task = self._restoring[tp]
+        if high > task.restoring[tp]:
+            task.restoring[tp] = high  # still written to (an older owner finishing): wait
+            return False
+        return True
 
     def _consumer(self) -> Consumer:
         if self._restorer is None:
