@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     many.add_argument("--kills", type=int, default=200)
     many.add_argument("--peer-kills", type=int, help="kills per peer case (default: --kills)")
     many.add_argument("--zombies", type=int, default=3, help="zombie episodes per zombie case")
+    many.add_argument("--scenarios", default="kills,zombies", help="kills and/or zombies")
     many.add_argument("--frameworks", default="strom", help="comma-separated: strom,quix,faust")
     many.add_argument("--logs", default="kafka,local")
     many.add_argument("--pipelines", default="stateless,windowed")
@@ -180,6 +181,7 @@ def run_long(args: argparse.Namespace, root: Path) -> int:
         # The kills (and the broker restart), then the zombies apart: each verdict says
         # which fault it is about.
         for kills in (args.kills if framework == "strom" else (args.peer_kills or args.kills), 0)
+        if ("kills" if kills else "zombies") in args.scenarios.split(",")
     ]
     run_dir = RESULTS / f"long-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
