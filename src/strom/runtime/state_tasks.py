@@ -160,16 +160,22 @@ class StateTasks:
                 log.info("%r restoring %d changelog records", task, left)
         if begun:
             self._next.update(begun)
-            self._restore_progress = time.monotonic()
+            now = time.monotonic()
+            self._restore_progress = now
+            for tp in begun:
+                self._moved_at[tp] = now  # a new restore: no stall measured from an old one
             self._reassign()
         return ready
 
     def _reassign(self) -> None:
-        """Assign the restore consumer what is left to restore, each where it got to."""
+        """Assign the restore consumer what is left to restore, each where it got to (and
+        not paused: a partition restored before, and paused then, may be restored again)."""
         restorer = self._consumer()
-        restorer.assign(sorted(self._restoring))
-        for tp in self._restoring:
+        tps = sorted(self._restoring)
+        restorer.assign(tps)
+        for tp in tps:
             restorer.seek(tp, self._next[tp])
+        restorer.resume(tps)
 
     def _read(self, timeout: float) -> list[StateTask]:
         restorer = self._consumer()
@@ -205,6 +211,7 @@ class StateTasks:
             if tp not in task.restoring:
                 del self._restoring[tp]
                 del self._next[tp]
+                self._moved_at.pop(tp, None)
                 finished.append(tp)
         if self.restore_listener is not None:
             for task in {t for t in self._restoring.values()} | set(done):
@@ -445,6 +452,7 @@ class StateTasks:
         for tp in task.changelog.values():
             moved |= self._restoring.pop(tp, None) is not None
             self._next.pop(tp, None)
+            self._moved_at.pop(tp, None)
         if task in self._pending:
             self._pending.remove(task)
         task.close()

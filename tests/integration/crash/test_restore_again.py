@@ -1,6 +1,7 @@
 """A store partition that comes back to a process restores what was written while it was away.
 
-Found by the crash harness's zombie cases on Kafka after 6be19f8/5a46b14 (issue 13): a process
+Found by the crash harness's zombie cases on Kafka after 6be19f8/5a46b14 (issue 13), fixed
+since (a new restore resets the partition's progress clock and resumes it): a process
 restored a store partition, lost it to another process (which went on writing its changelog),
 and got it back; the second restore logged "restoring 29 changelog records" then "restored: 0
 changelog records in 0.00 s": the state stayed where the process had left it, and its counts
@@ -31,11 +32,6 @@ from tests.integration.runtime.processes import connected
 from tests.integration.runtime.support import create, lag, produce, read
 
 KEYS = [f"k{i}" for i in range(12)]
-RESTORE_AGAIN_BUG = (
-    "issue 13: a changelog partition restored a second time in a process ends at once without "
-    "reading what another process wrote meanwhile (stale progress clock / paused partition "
-    "of the restore consumer)"
-)
 
 
 def _app(url: str, name: str, source: str, out: str, state_dir: Path) -> strom.App:
@@ -86,7 +82,6 @@ def _wait(what: str, done: object, timeout: float = 120.0) -> None:
 
 
 @pytest.mark.kafka
-@pytest.mark.xfail(strict=True, reason=RESTORE_AGAIN_BUG)
 def test_a_store_partition_back_in_a_process_restores_what_was_written_meanwhile(
     kafka_url: str, tmp_path: Path
 ) -> None:
