@@ -33,10 +33,14 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from freeport import free_port  # noqa: E402
+
 REPO = HERE.parent.parent
 DEFAULT_DIR = REPO / ".strom-test" / "kafka"
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
+START_ATTEMPTS = 3
 
 
 def kafka_version() -> str:
@@ -80,12 +84,6 @@ def resolve_jars() -> Path:
     tmp.rename(lib)
     marker.touch()
     return lib
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_properties(data: Path, port: int, controller_port: int) -> str:
@@ -161,10 +159,29 @@ def up(run: Path) -> str:
     if state is not None:
         return state[1]
     lib = resolve_jars()
+    # A port found free can be taken before the broker binds it (an outgoing connection's
+    # ephemeral port, another service starting): such a start is tried again on new ports.
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _set_up_and_launch(run, lib)
+        except BindFailed as exc:
+            if attempt == START_ATTEMPTS:
+                raise SystemExit(str(exc)) from None
+            print(f"{exc}\ntrying again on other ports", file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
+class BindFailed(Exception):
+    """The broker exited during start-up because one of its ports was taken."""
+
+
+def _set_up_and_launch(run: Path, lib: Path) -> str:
     shutil.rmtree(run, ignore_errors=True)
     data = run / "data"
     data.mkdir(parents=True)
     port, cport = free_port(), free_port()
+    while cport == port:
+        cport = free_port()
     props = run / "server.properties"
     props.write_text(server_properties(data, port, cport))
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -192,7 +209,14 @@ def start(run: Path) -> str:
     match = re.search(r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),", props.read_text(), re.M)
     if match is None:
         raise SystemExit(f"{props} has no PLAINTEXT listener")
-    return launch(run, resolve_jars(), int(match.group(1)), time.monotonic())
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return launch(run, resolve_jars(), int(match.group(1)), time.monotonic())
+        except BindFailed as exc:
+            if attempt == START_ATTEMPTS:
+                raise SystemExit(str(exc)) from None
+            time.sleep(1.0)  # the port of the broker just stopped, or a client's for a moment
+    raise AssertionError("unreachable")
 
 
 def launch(run: Path, lib: Path, port: int, started: float) -> str:
@@ -212,7 +236,10 @@ def launch(run: Path, lib: Path, port: int, started: float) -> str:
     while True:
         if proc.poll() is not None:
             tail = (run / "broker.log").read_text(errors="replace")[-3000:]
-            raise SystemExit(f"Kafka broker exited with {proc.returncode} during start-up:\n{tail}")
+            message = f"Kafka broker exited with {proc.returncode} during start-up:\n{tail}"
+            if "Address already in use" in tail:
+                raise BindFailed(message)
+            raise SystemExit(message)
         last = coordinator_answer(port)
         if last == "ok":
             break

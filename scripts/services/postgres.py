@@ -23,13 +23,15 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from freeport import free_port  # noqa: E402
+
 REPO = HERE.parent.parent
 DEFAULT_DIR = REPO / ".strom-test" / "postgres"
 START_TIMEOUT_S = 60.0
@@ -81,12 +83,6 @@ def chown_to_postgres(path: Path) -> None:
         return
     entry = pwd.getpwnam(PG_USER)
     os.chown(path, entry.pw_uid, entry.pw_gid)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pid_alive(pid: int) -> bool:
