@@ -176,6 +176,14 @@ class GroupFencedError(ProducerFencedError, CommitError):
     from the committed offsets."""
 
 
+class MemberFencedError(BrokerError):
+    """This consumer was fenced: a member with the same ``group.instance.id`` (static
+    membership) joined the group, or the broker (e.g. after a restart mid-rebalance) holds
+    another member id for it. The consumer cannot go on; close it and create a new one. The
+    runner does that by itself, and stops with this error when it keeps being fenced (two
+    processes configured with one ``group.instance.id``)."""
+
+
 class StorageError(BrokerError):
     """The embedded log's files are unusable (I/O error, disk full)."""
 
@@ -213,6 +221,7 @@ __all__ = [
     "EventStoreError",
     "FlushTimeoutError",
     "GroupFencedError",
+    "MemberFencedError",
     "MissingDependencyError",
     "NotOwnedError",
     "ProcessingError",

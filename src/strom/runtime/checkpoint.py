@@ -33,7 +33,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from strom.errors import CommitError, FlushTimeoutError
+from strom.errors import CommitError, FlushTimeoutError, GroupFencedError
 from strom.log.protocols import Consumer, Producer
 from strom.log.types import Record, TopicPartition
 from strom.runtime.task import Task
@@ -97,6 +97,10 @@ class Checkpoint:
         self._producer = producer
         self.in_transaction = False
 
+    def use_consumer(self, consumer: Consumer) -> None:
+        """Commit through ``consumer`` from now on (a new one after this member was fenced)."""
+        self._consumer = consumer
+
     def _next_offsets(self, tasks: list[Task], exact: bool) -> dict[TopicPartition, int]:
         """The offsets to commit: after each task's last processed record, or the consumer's
         position when it is further (it has read past transaction markers, which are not
@@ -126,9 +130,16 @@ class Checkpoint:
             state.prepare(self._producer)
         offsets = self._next_offsets(tasks, exact)
         if offsets:
+            # Outputs of a partition this member no longer owns must not commit without their
+            # offsets (the owner reads the records again): the whole transaction is aborted.
             owned = set(self._consumer.assignment())
-            offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
-        if offsets:
+            gone = sorted(tp for tp in offsets if tp not in owned)
+            if gone:
+                names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in gone)
+                raise GroupFencedError(
+                    f"not committing the transaction: it holds work of {names}, which this "
+                    "member no longer owns; it is aborted and the records are read again"
+                )
             self._producer.send_offsets_to_transaction(
                 offsets, self._consumer.group_metadata(), timeout
             )

@@ -278,6 +278,13 @@ class Operations:
         if self._tracker is not None:
             self._tracker.settle(next_offsets)
 
+    def use_consumer(self, consumer: Consumer) -> None:
+        """Sample the lag of ``consumer`` from now on (a new one after a fence)."""
+        if self._lag is not None:
+            self._lag = LagSampler(
+                consumer, self.metrics, interval_ms=self._lag_interval_ms, clock=self._clock
+            )
+
     def use_producer(self, producer: Producer) -> None:
         """Write dead letters with ``producer`` from now on (a replaced transactional one)."""
         tracker = self._tracker

@@ -28,6 +28,7 @@ from strom.errors import (
     CommitError,
     DeliveryError,
     FlushTimeoutError,
+    MemberFencedError,
     ProcessingError,
     SerializationError,
     SinkBusyError,
@@ -54,6 +55,11 @@ from strom.runtime.topics import prepare_topics
 __all__ = ["Runner", "Settings"]
 
 _logger = logging.getLogger("strom.runtime")
+
+# A member fenced more than MAX_FENCES times within FENCE_WINDOW seconds shares its
+# group.instance.id with another live process: it stops instead of fencing it back forever.
+MAX_FENCES = 3
+FENCE_WINDOW = 300.0
 
 
 class Runner:
@@ -105,6 +111,7 @@ class Runner:
         # Partitions assigned to a task that restores: paused until it is restored.
         self._restoring: set[TopicPartition] = set()
         self._hold: set[TopicPartition] = set()
+        self._fences: list[float] = []  # when this member was fenced (see _rejoin)
         self._stopping = False
         self._failed = False
         self._closed = False
@@ -167,11 +174,7 @@ class Runner:
         self._admin = self._log.admin()
         self.partitions = prepare_topics(self._admin, self.plan, timeout=settings.shutdown_timeout)
         self._producer = self._new_producer()
-        self._consumer = self._log.consumer(
-            settings.name,
-            auto_offset_reset=settings.auto_offset_reset,
-            options=settings.consumer_options,
-        )
+        self._consumer = self._new_consumer()
         self._sources = self._compile_stateless(self._producer, None)
         self._checkpoint = Checkpoint(
             self._consumer,
@@ -190,18 +193,63 @@ class Runner:
         )
         if self.state is not None:
             self._start_membership()
-        self._consumer.subscribe(
-            self.source_topics,
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
+        self._subscribe(self._consumer)
         self._logger.info(
             "application %r started (%s): reading %s",
             settings.name,
             settings.guarantee,
             ", ".join(self.source_topics),
         )
+
+    def _new_consumer(self) -> Consumer:
+        settings = self.settings
+        return self._log.consumer(
+            settings.name,
+            auto_offset_reset=settings.auto_offset_reset,
+            options=settings.consumer_options,
+        )
+
+    def _subscribe(self, consumer: Consumer) -> None:
+        consumer.subscribe(
+            self.source_topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
+    def _rejoin(self, fenced: MemberFencedError) -> None:
+        """This member was fenced (static membership: a member with its
+        ``group.instance.id`` joined, or the broker, restarted mid-rebalance, holds an older
+        member id for it). Its partitions are lost, its open transaction aborted, and a new
+        consumer joins with the same id. Fenced again and again, the id is in use by another
+        live process: stop, naming it."""
+        now = time.monotonic()
+        self._fences = [t for t in self._fences if now - t < FENCE_WINDOW] + [now]
+        instance = self.settings.consumer_options.get("group.instance.id")
+        if len(self._fences) > MAX_FENCES:
+            raise MemberFencedError(
+                f"fenced {len(self._fences)} times within {FENCE_WINDOW:.0f} s: another live "
+                f"process of application {self.settings.name!r} uses group.instance.id="
+                f"{instance!r}; give each process its own"
+            ) from fenced
+        self._logger.warning(
+            "this member was fenced (group.instance.id=%r), rejoining with a new consumer: %s",
+            instance,
+            fenced,
+        )
+        old = self._consumer
+        assert old is not None and self._checkpoint is not None
+        held = {TopicPartition(*key) for key in self._tasks} | self._restoring | self._hold
+        if held:
+            self._on_lost(sorted(held))
+        try:
+            old.close()
+        except StromError as exc:
+            self._logger.debug("closing the fenced consumer: %s", exc)
+        self._consumer = self._new_consumer()
+        self._checkpoint.use_consumer(self._consumer)
+        self.operations.use_consumer(self._consumer)
+        self._subscribe(self._consumer)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -314,6 +362,14 @@ class Runner:
                 self._maybe_end_careful(caught_up=not records)
             elif time.monotonic() >= self._next_checkpoint:
                 self.checkpoint()
+        except MemberFencedError as exc:
+            try:
+                self._rejoin(exc)
+            except BaseException as fatal:
+                self._failed = True
+                ops.failed(fatal)
+                raise
+            return 0
         except BaseException as exc:
             self._failed = True
             ops.failed(exc)
@@ -871,7 +927,12 @@ class Runner:
         for record in unprocessed:
             first.setdefault((record.topic, record.partition), record.offset)
         ends: dict[Task, int] = {}
+        owned = set(consumer.assignment())
+        gone: list[TopicPartition] = []
         for key, task in self._tasks.items():
+            if task.tp not in owned:
+                gone.append(task.tp)  # its owner reads it again from the last commit
+                continue
             target = task.base if task.base >= 0 else first.get(key, -1)
             if target >= 0:
                 if task.next_offset > target:
@@ -881,6 +942,9 @@ class Runner:
         self._careful_ends = ends
         if self.state is not None:
             self.state.rollback()
+        if gone:
+            self._drop(gone)
+            self._logger.warning("no longer assigned: %s", _names(gone))
 
     # -- rebalance callbacks (they run inside consumer.poll) --------------------------------
 

@@ -6,7 +6,8 @@ raises. STROM_T_COMMIT_INTERVAL (s), STROM_T_BATCH. STROM_T_REKEY=1: re-key by `
 first (a repartition). STROM_T_COOPERATIVE=1: the cooperative-sticky assignor (Kafka).
 STROM_T_SESSION_MS: the group session timeout. STROM_T_SINK=PATH: also write each output's
 "n" to PATH.<pid> through a batching sink, which refuses (busy) its first flush after the
-file PATH.fail appears, and deletes that file.
+file PATH.fail appears, and deletes that file. STROM_T_INSTANCE: the consumer's
+group.instance.id (static membership, Kafka).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ _session_ms = int(_env.get("STROM_T_SESSION_MS", "6000"))
 _consumer_options: dict[str, Any] = {"session.timeout.ms": _session_ms}
 if _broker.startswith("kafka://"):
     _consumer_options["heartbeat.interval.ms"] = 500
+    if _env.get("STROM_T_INSTANCE"):
+        _consumer_options["group.instance.id"] = _env["STROM_T_INSTANCE"]
     if _env.get("STROM_T_COOPERATIVE") == "1":
         _consumer_options["partition.assignment.strategy"] = "cooperative-sticky"
 

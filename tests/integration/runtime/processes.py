@@ -67,7 +67,15 @@ class Processes:
         env = {**os.environ, **self._env, **overrides, "PYTHONUNBUFFERED": "1"}
         env.pop("STROM_BROKER", None)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "strom.cli.main", "run", app, "--log-level", "INFO"],
+            [
+                sys.executable,
+                "-m",
+                "strom.cli.main",
+                "run",
+                app,
+                "--log-level",
+                os.environ.get("STROM_T_LOG_LEVEL", "INFO"),
+            ],
             cwd=REPO,
             env=env,
             stdout=(self._tmp / f"proc-{n}.out").open("wb"),

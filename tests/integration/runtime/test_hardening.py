@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import confluent_kafka
 import pytest
 
 import strom
@@ -250,3 +251,69 @@ def test_a_blocked_step_makes_health_fail(local_url: str) -> None:
         release.set()
         app.stop()
         thread.join(30)
+
+
+def _take_instance_id(bootstrap: str, group: str, instance: str, topic: str) -> None:
+    """Join ``group`` with ``instance`` (fencing the member that has it), then go away."""
+    assigned = threading.Event()
+    rogue = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "group.instance.id": instance,
+            "session.timeout.ms": 6000,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        rogue.subscribe([topic], on_assign=lambda _c, _p: assigned.set())
+        deadline = time.monotonic() + 60
+        while not assigned.is_set():
+            assert time.monotonic() < deadline, "the rogue member was never assigned"
+            rogue.poll(0.2)
+    finally:
+        rogue.close()  # a static member does not leave: its id stays taken
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
+def test_a_fenced_static_member_rejoins_and_loses_nothing(
+    kafka_url: str, procs: Callable[..., Processes], guarantee: str
+) -> None:
+    # Static membership: another member joins with the app's group.instance.id mid-run (as
+    # a deploy overlapping the old process, or a broker restarted mid-rebalance that holds an
+    # older member id). The app must rejoin, not stop, and under exactly-once never commit
+    # the open transaction of partitions it no longer owns.
+    n = 400
+    with connected(kafka_url) as log:
+        env, out = setup(
+            log,
+            kafka_url,
+            n,
+            4,
+            STROM_T_INSTANCE="member-1",
+            STROM_T_GUARANTEE=guarantee,
+            STROM_T_SLEEP_MS="10",
+        )
+        group = procs(**env)
+        outputs = Outputs(log, out, 4)
+        try:
+            proc = group.start()
+            outputs.wait(lambda: len(outputs.values) >= 100, "the first outputs")
+            bootstrap = kafka_url.removeprefix("kafka://")
+            _take_instance_id(bootstrap, env["STROM_T_APP"], "member-1", env["STROM_T_IN"])
+            topic = strom.App("producer", broker=kafka_url).topic(env["STROM_T_IN"])
+            produce(log, topic, [(f"k{i}", {"n": i}) for i in range(n, 2 * n)])
+            outputs.wait(
+                lambda: proc.poll() is not None or len(outputs.distinct) == 2 * n,
+                "every input's output",
+                120,
+            )
+            assert proc.poll() is None, group.stderr(proc)
+            assert stop(proc) == 0, group.stderr(proc)
+        finally:
+            outputs.close()
+    assert "this member was fenced" in group.stderr(proc)
+    assert outputs.distinct == set(range(2 * n))
+    if guarantee == "exactly-once":
+        assert len(outputs.values) == 2 * n, "an output was written twice"

@@ -25,7 +25,14 @@ from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, Message
 from confluent_kafka import Consumer as ConfluentConsumer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-from strom.errors import BrokerError, CommitError, ConfigError, StromError, TopicNotFoundError
+from strom.errors import (
+    BrokerError,
+    CommitError,
+    ConfigError,
+    MemberFencedError,
+    StromError,
+    TopicNotFoundError,
+)
 from strom.log.kafka.config import create_client, is_cooperative, with_error_cb
 from strom.log.kafka.errors import commit_error, kafka_error, survivable, translate
 from strom.log.kafka.health import ClientErrors, Reachability
@@ -93,6 +100,9 @@ class KafkaConsumer:
         self._pending: dict[TopicPartition, int] = {}
         self._starts: dict[TopicPartition, int] = {}
         self._deferred: StromError | None = None
+        # Set once this member is fenced (static membership): every later poll and commit
+        # raises it, the consumer being unusable.
+        self._fenced: MemberFencedError | None = None
         # Partitions revoked or lost during the poll in progress (their records are dropped).
         self._moved: set[TopicPartition] = set()
         self._committer: ThreadPoolExecutor | None = None
@@ -248,8 +258,12 @@ class KafkaConsumer:
         Raises:
             TopicNotFoundError: a subscribed topic does not exist.
             BrokerUnavailableError: the broker cannot be reached.
+            MemberFencedError: another member took this one's ``group.instance.id``; this
+                consumer is unusable from now on (close it, create a new one).
             BrokerError: librdkafka reported an error it does not retry (named).
         """
+        if self._fenced is not None:
+            raise self._fenced
         if self._deferred is not None:
             error, self._deferred = self._deferred, None
             self._check_topics_exist(force=True)  # a deleted topic explains errors best
@@ -282,6 +296,10 @@ class KafkaConsumer:
                     partition=msg.partition(),
                     bootstrap=self._bootstrap,
                 )
+        if isinstance(first_error, MemberFencedError):
+            # Nothing read is kept: it is not committed, and whoever owns it reads it again.
+            self._fenced = first_error
+            raise first_error
         if out and self._moved:
             out = self._drop_moved(out)
         now = time.monotonic()
@@ -521,6 +539,8 @@ class KafkaConsumer:
             offsets = {tp: pos for tp in self._assigned() if (pos := self.position(tp)) is not None}
         if not offsets:
             return
+        if self._fenced is not None:
+            raise self._fenced
         self._ready("commit", timeout)
         parts = [KafkaTopicPartition(t, p, off) for (t, p), off in offsets.items()]
         try:

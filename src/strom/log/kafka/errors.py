@@ -19,6 +19,7 @@ from strom.errors import (
     BrokerUnavailableError,
     CommitError,
     ConfigError,
+    MemberFencedError,
     ProducerFencedError,
     RecordTooLargeError,
     StromError,
@@ -103,6 +104,20 @@ def kafka_error(exc: BaseException) -> KafkaError | None:
     return None
 
 
+def fenced_member(err: KafkaError) -> bool:
+    """True for a static member fenced by another one with its ``group.instance.id``
+    (librdkafka reports it as a fatal consumer error naming the cause).
+
+    Example:
+        >>> fenced_member(KafkaError(KafkaError.FENCED_INSTANCE_ID))
+        True
+    """
+    code = err.code()
+    return code == KafkaError.FENCED_INSTANCE_ID or (
+        code == KafkaError._FATAL and "group.instance.id" in (err.str() or "")
+    )
+
+
 def where(topic: str | None = None, partition: int | None = None) -> str:
     """`` (topic 't', partition 3)`` or an empty string."""
     parts = []
@@ -155,6 +170,12 @@ def translate(
         )
     if code in INVALID_INPUT:
         return ConfigError(f"{action} failed{at}: {detail}")
+    if fenced_member(err):
+        return MemberFencedError(
+            f"{action} failed: this consumer was fenced: another member of the group joined "
+            f"with the same group.instance.id (or the broker holds another member id for it); "
+            f"it must be closed and created again: {detail}"
+        )
     if code in FENCED:
         return ProducerFencedError(
             f"{action} failed: another producer with the same transactional.id took over; "
