@@ -84,7 +84,7 @@ class KafkaConsumer:
             # librdkafka needs a group.id even for manual assignment; this one never commits.
             config = {**config, "group.id": NO_GROUP_PREFIX + uuid.uuid4().hex}
         # Where assign() starts a partition of a consumer without a group: there is nothing
-        # committed to look up (and the lookup's late answer would undo an early seek).
+        # committed to look up (resolved to an absolute offset there).
         self._no_group_start = {"earliest": OFFSET_BEGINNING, "latest": OFFSET_END}.get(
             str(config.get("auto.offset.reset")), OFFSET_INVALID
         )
@@ -236,8 +236,17 @@ class KafkaConsumer:
         self._paused.clear()
         self._pending.clear()
         self._starts.clear()
-        start = OFFSET_INVALID if self._group_id is not None else self._no_group_start
-        self._consumer.assign([KafkaTopicPartition(t, p, start) for t, p in wanted])
+        if self._group_id is None and self._no_group_start != OFFSET_INVALID:
+            # Nothing committed: start at the absolute offset the reset policy names. Left to
+            # librdkafka, the lookup of a logical offset answers late and undoes a seek made
+            # right after this call (seen: the contract test read from 0 after seek(5)).
+            side = 0 if self._no_group_start == OFFSET_BEGINNING else 1
+            starts = [self.watermarks(tp)[side] for tp in wanted]
+        else:
+            starts = [OFFSET_INVALID] * len(wanted)
+        self._consumer.assign(
+            [KafkaTopicPartition(t, p, o) for (t, p), o in zip(wanted, starts, strict=True)]
+        )
 
     def assignment(self) -> list[TopicPartition]:
         """The partitions currently assigned, sorted."""
