@@ -184,7 +184,9 @@ def _set_up_and_launch(run: Path, lib: Path) -> str:
         cport = free_port()
     props = run / "server.properties"
     props.write_text(server_properties(data, port, cport))
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # a leading "-" reads as an option (as Kafka's Uuid)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     with (run / "format.log").open("wb") as format_log:
         formatted = subprocess.run(
             java_cmd(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
