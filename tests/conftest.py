@@ -21,13 +21,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.kafka_broker import BROKER_SCRIPT
+from tests.kafka_broker import own_broker as _own_broker
+
 REPO = Path(__file__).resolve().parent.parent
 
 # $STROM_BROKER outranks App(broker=...) (strom.log.choose_url): one exported in the shell
 # that runs the suite would move the tests' applications to that log. Tests name their logs.
 os.environ.pop("STROM_BROKER", None)
 os.environ.pop("STROM_HOME", None)
-BROKER_SCRIPT = REPO / "scripts" / "kafka" / "broker.py"
 POSTGRES_SCRIPT = REPO / "scripts" / "services" / "postgres.py"
 MARIADB_SCRIPT = REPO / "scripts" / "services" / "mariadb.py"
 
@@ -102,6 +104,14 @@ def kafka_url(kafka_bootstrap: str) -> str:
 def local_url(tmp_path: Path) -> str:
     """``local://`` URL of a fresh embedded log in a temporary directory."""
     return f"local://{tmp_path / 'log'}"
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Kafka broker of this test alone (it gets stopped and started): (url, run dir)."""
+    run = tmp_path / "broker"
+    with _own_broker(run) as bootstrap:
+        yield f"kafka://{bootstrap}", run
 
 
 def service_dir(name: str) -> Path:

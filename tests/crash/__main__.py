@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,8 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.crash import report
-from tests.crash.harness import BROKER_SCRIPT, Case, Result, Run, say
+from tests.crash.harness import Case, Result, Run, say
 from tests.crash.processes import FRAMEWORKS, REPO
+from tests.kafka_broker import own_broker as own_kafka
 
 RESULTS = REPO / "tests" / "crash" / "results"
 DOCS = REPO / "docs" / "reliability.md"
@@ -37,23 +37,8 @@ PEER_GRACE_MS = 60_000
 def own_broker(root: Path) -> Iterator[tuple[str, Path]]:
     """A Kafka broker of this run alone: (bootstrap, run dir)."""
     run = root / "broker"
-    up = subprocess.run(
-        [sys.executable, str(BROKER_SCRIPT), "up", "--dir", str(run)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if up.returncode != 0:
-        raise SystemExit(f"could not start a Kafka broker:\n{up.stdout}\n{up.stderr}")
-    try:
-        yield up.stdout.strip().splitlines()[-1], run
-    finally:
-        subprocess.run(
-            [sys.executable, str(BROKER_SCRIPT), "down", "--dir", str(run)],
-            timeout=120,
-            check=False,
-        )
+    with own_kafka(run) as bootstrap:
+        yield bootstrap, run
 
 
 def peer_python(framework: str, root: Path) -> str | None:

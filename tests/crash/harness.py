@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import random
 import re
-import subprocess
 import sys
 import time
 import uuid
@@ -40,10 +39,10 @@ from typing import Any
 import strom.log
 from tests.crash import topics as io
 from tests.crash import workload as w
-from tests.crash.processes import REPO, Instance, command
+from tests.crash.processes import Instance, command
+from tests.kafka_broker import broker
 
 MODES = {"uniform": 0.5, "commit": 0.25, "restore": 0.15, "start": 0.10}
-BROKER_SCRIPT = REPO / "scripts" / "kafka" / "broker.py"
 
 
 @dataclass
@@ -355,15 +354,8 @@ class Run:
         say(f"broker back at {back:.1f} s")
 
     def _broker(self, what: str) -> None:
-        done = subprocess.run(
-            [sys.executable, str(BROKER_SCRIPT), what, "--dir", str(self.broker_dir)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"broker {what} failed: {done.stderr}")
+        assert self.broker_dir is not None
+        broker(what, self.broker_dir)
 
     # -- the case ---------------------------------------------------------------------------
 

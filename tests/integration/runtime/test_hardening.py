@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import confluent_kafka
@@ -25,43 +23,11 @@ import strom
 import strom.log
 from strom.dead_letter import parse
 from strom.log import TopicPartition, TopicSpec
-from tests.conftest import BROKER_SCRIPT, unique
+from tests.conftest import unique
 from tests.contract.log_support import read_all
 from tests.integration.runtime.processes import Outputs, Processes, connected, setup, stop
 from tests.integration.runtime.support import create, produce, read, run_until_caught_up
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A Kafka broker of this test alone (it gets stopped and started): (url, run dir)."""
-    run = tmp_path / "broker"
-    up = subprocess.run(
-        [sys.executable, str(BROKER_SCRIPT), "up", "--dir", str(run)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert up.returncode == 0, up.stderr
-    try:
-        yield f"kafka://{up.stdout.strip().splitlines()[-1]}", run
-    finally:
-        subprocess.run(
-            [sys.executable, str(BROKER_SCRIPT), "down", "--dir", str(run)],
-            timeout=60,
-            check=False,
-        )
-
-
-def _broker(command: str, run: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(BROKER_SCRIPT), command, "--dir", str(run)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+from tests.kafka_broker import broker
 
 
 @pytest.mark.kafka
@@ -77,9 +43,9 @@ def test_a_broker_restart_does_not_stop_the_app_nor_lose_records(
         try:
             proc = group.start()
             outputs.wait(lambda: len(outputs.values) >= 100, "the first outputs")
-            _broker("down", run)
+            broker("down", run)
             time.sleep(4)  # the app polls, commits and flushes against a dead broker
-            _broker("start", run)
+            broker("start", run)
             topic = strom.App("producer", broker=url).topic(env["STROM_T_IN"])
             produce(log, topic, [(f"k{i}", {"n": i}) for i in range(n, 2 * n)])
             outputs.wait(lambda: len(outputs.distinct) == 2 * n, "every input's output", 120)
