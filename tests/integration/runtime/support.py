@@ -137,7 +137,11 @@ def read(
         # Positions, not counts: a transactionally written topic has commit markers.
         while any((consumer.position(tp) or 0) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
-                raise AssertionError(f"read {len(got)} records of {topic}, not to its end")
+                positions = {tp.partition: consumer.position(tp) for tp in ends}
+                raise AssertionError(
+                    f"read {len(got)} records of {topic}, not to its end: positions "
+                    f"{positions}, ends { {tp.partition: end for tp, end in ends.items()} }"
+                )
             for r in consumer.poll(1000, 0.2):
                 got.append(
                     Out(

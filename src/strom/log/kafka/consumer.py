@@ -389,8 +389,10 @@ class KafkaConsumer:
     def seek(self, partition: TopicPartition, offset: int) -> None:
         """Continue ``partition`` at ``offset``, ``OFFSET_BEGINNING`` or ``OFFSET_END``.
 
-        ``OFFSET_END`` is resolved to the partition's current end, so a record produced after
-        the seek is read.
+        ``OFFSET_END`` and ``OFFSET_BEGINNING`` are resolved to the partition's current end and
+        start: a record produced after the seek is read, and librdkafka never looks a logical
+        offset up by itself (its late answer can undo a later seek, and a logical seek right
+        after :meth:`assign` once left a partition unfetched for 20 s in CI).
 
         Raises:
             ConfigError: the partition is not assigned, or the offset is invalid.
@@ -404,8 +406,8 @@ class KafkaConsumer:
                 f"seek {tp.topic}[{tp.partition}] failed: the partition is not assigned to "
                 "this consumer; assign() it first, or seek inside on_assign"
             )
-        if offset == OFFSET_END:
-            offset = self.watermarks(tp)[1]
+        if offset in (OFFSET_BEGINNING, OFFSET_END):
+            offset = self.watermarks(tp)[0 if offset == OFFSET_BEGINNING else 1]
         if not assigned:
             self._pending[tp] = offset  # applied when on_assign returns
             return
