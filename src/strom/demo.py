@@ -144,9 +144,7 @@ def read_back(log: strom.log.Log, topic: strom.Topic) -> list[tuple[Any, Any]]:
     total = sum(admin.end_offsets(partitions).values())
     admin.close()
     consumer = log.consumer()
-    consumer.assign(partitions)
-    for tp in partitions:
-        consumer.seek(tp, strom.log.OFFSET_BEGINNING)
+    consumer.assign(partitions, at=dict.fromkeys(partitions, strom.log.OFFSET_BEGINNING))
     out: list[tuple[Any, Any]] = []
     deadline = time.monotonic() + 30
     while len(out) < total and time.monotonic() < deadline:

@@ -487,6 +487,40 @@ def test_a_seek_right_after_assign_is_never_undone(
         consumer.close()
 
 
+def test_assign_starts_each_partition_where_asked(
+    log: Log, producer: Producer, consumers: Consumers
+) -> None:
+    topic = make_topic(log, partitions=3)
+    p0, p1, p2 = (TopicPartition(topic, p) for p in range(3))
+    for p in range(3):
+        send_all(producer, topic, [(None, f"{p}-{i}".encode()) for i in range(5)], partition=p)
+    consumer = consumers(group_id=unique("g"))
+    # p0 from 3, p1 at its end (only later records), p2 from the reset policy (earliest).
+    consumer.assign([p0, p1, p2], at={p0: 3, p1: OFFSET_END})
+    assert consumer.position(p0) == 3
+    got = poll_count(consumer, 2 + 5)
+    assert sorted((r.partition, r.offset) for r in got) == [(0, 3), (0, 4)] + [
+        (2, i) for i in range(5)
+    ]
+    send_all(producer, topic, [(None, b"later")], partition=1)
+    assert [(r.partition, r.offset) for r in poll_count(consumer, 1)] == [(1, 5)]
+    # OFFSET_BEGINNING on a consumer whose reset policy is "latest".
+    late = consumers(auto_offset_reset="latest")
+    late.assign([p0, p2], at={p2: OFFSET_BEGINNING})
+    assert [r.value for r in poll_count(late, 5)] == [f"2-{i}".encode() for i in range(5)]
+    assert late.poll(timeout=0.3) == []
+
+
+def test_assign_refuses_start_offsets_it_cannot_use(log: Log, consumers: Consumers) -> None:
+    topic = make_topic(log, partitions=2)
+    p0, p1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    consumer = consumers()
+    with pytest.raises(ConfigError, match=rf"start offset -7 of {topic}\[0\] is invalid"):
+        consumer.assign([p0], at={p0: -7})
+    with pytest.raises(ConfigError, match=rf"{topic}\[1\], which is not among"):
+        consumer.assign([p0], at={p1: 0})
+
+
 def test_seek_to_timestamp_past_end_goes_to_end(
     log: Log, producer: Producer, consumers: Consumers
 ) -> None:

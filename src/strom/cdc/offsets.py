@@ -103,8 +103,7 @@ class LogOffsetStore:
         try:
             tp = TopicPartition(self._topic, 0)
             _, high = consumer.watermarks(tp, timeout=self._timeout)
-            consumer.assign([tp])
-            consumer.seek(tp, 0)
+            consumer.assign([tp], at={tp: 0})
             found: dict[str, Any] | None = None
             position = 0
             deadline = time.monotonic() + self._timeout

@@ -172,8 +172,16 @@ class Consumer(Protocol):
         """Join the consumer group and take a share of the topics' partitions."""
         ...
 
-    def assign(self, partitions: Sequence[TopicPartition]) -> None:
-        """Read exactly these partitions, outside of group membership."""
+    def assign(
+        self,
+        partitions: Sequence[TopicPartition],
+        *,
+        at: Mapping[TopicPartition, int] | None = None,
+    ) -> None:
+        """Read exactly these partitions, outside of group membership: each one named in
+        ``at`` from that offset (or OFFSET_BEGINNING / OFFSET_END), the others from the
+        committed offset, else ``auto_offset_reset``. Starting in ``assign`` rather than with a
+        :meth:`seek` after it costs no broker round trip per partition on Kafka."""
         ...
 
     def assignment(self) -> list[TopicPartition]:

@@ -73,9 +73,7 @@ def _bounded_read(
     pending = {tp for tp in starts if starts[tp] < ends[tp]}
     if not pending:
         return
-    consumer.assign(list(starts))
-    for tp, offset in starts.items():
-        consumer.seek(tp, offset)
+    consumer.assign(list(starts), at=starts)
     idle_since = time.monotonic()
     while pending:
         records = consumer.poll(batch_size, timeout=min(0.5, idle_timeout))
@@ -257,9 +255,7 @@ def find_dead_letter_topics(
             if low < high:
                 starts[tp], ends[tp] = low, high
         pending = set(starts)
-        consumer.assign(sorted(pending))
-        for tp in pending:
-            consumer.seek(tp, starts[tp])
+        consumer.assign(sorted(pending), at={tp: starts[tp] for tp in pending})
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             try:
@@ -269,9 +265,7 @@ def find_dead_letter_topics(
                 alive = set(_list_topics(log))
                 gone = {tp for tp in pending if tp.topic not in alive}
                 pending -= gone
-                consumer.assign(sorted(pending))
-                for tp in pending:
-                    consumer.seek(tp, starts[tp])
+                consumer.assign(sorted(pending), at={tp: starts[tp] for tp in pending})
                 continue
             answered = {r.topic_partition for r in records if r.topic_partition in pending}
             found |= {

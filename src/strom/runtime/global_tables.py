@@ -65,9 +65,7 @@ class GlobalTables:
             None,
             isolation_level=self._isolation,  # type: ignore[arg-type]
         )
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, OFFSET_BEGINNING)
+        consumer.assign(tps, at=dict.fromkeys(tps, OFFSET_BEGINNING))
         started = time.monotonic()
         deadline = started + timeout
         loaded = 0

@@ -141,8 +141,7 @@ class Instances:
         self._producer = self._log.producer()
         consumer = self._consumer = self._log.consumer(None)
         tp = TopicPartition(self._topic, 0)
-        consumer.assign([tp])
-        consumer.seek(tp, OFFSET_BEGINNING)
+        consumer.assign([tp], at={tp: OFFSET_BEGINNING})
         self.poll(0.5)
 
     def publish(self, tasks: Iterable[TaskId] | None = None) -> None:

@@ -172,9 +172,7 @@ class StateTasks:
         not paused: a partition restored before, and paused then, may be restored again)."""
         restorer = self._consumer()
         tps = sorted(self._restoring)
-        restorer.assign(tps)
-        for tp in tps:
-            restorer.seek(tp, self._next[tp])
+        restorer.assign(tps, at={tp: self._next[tp] for tp in tps})
         restorer.resume(tps)
 
     def _read(self, timeout: float) -> list[StateTask]:
@@ -325,9 +323,7 @@ class StateTasks:
     def _reassign_standbys(self) -> None:
         consumer = self._standby_reader()
         tps = sorted(tp for t in self.standbys.values() for tp in t.changelog.values())
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, self._standby_next[tp])
+        consumer.assign(tps, at={tp: self._standby_next[tp] for tp in tps})
 
     def poll_standbys(self) -> int:
         """Apply what the changelogs of the standby copies received (non-blocking); their
@@ -375,9 +371,7 @@ class StateTasks:
         remaining = sorted(
             tp for t in self.standbys.values() if t is not task for tp in t.changelog.values()
         )
-        consumer.assign(remaining)
-        for tp in remaining:
-            consumer.seek(tp, self._standby_next[tp])
+        consumer.assign(remaining, at={tp: self._standby_next[tp] for tp in remaining})
 
     def _standby_reader(self) -> Consumer:
         if self._standby_consumer is None:

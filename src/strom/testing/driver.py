@@ -248,9 +248,7 @@ class TestDriver:
         partitions = [TopicPartition(declared.name, p) for p in range(count)]
         if reader is None:
             reader = self._readers[declared.name] = self._log.consumer()
-            reader.assign(partitions)
-            for tp in partitions:
-                reader.seek(tp, OFFSET_BEGINNING)
+            reader.assign(partitions, at=dict.fromkeys(partitions, OFFSET_BEGINNING))
         ends = self._admin.end_offsets(partitions)
         got: dict[int, list[OutputRecord]] = {p: [] for p in range(count)}
         deadline = time.monotonic() + self._idle_timeout

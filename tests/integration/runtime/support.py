@@ -91,23 +91,24 @@ def run_until_caught_up(app: strom.App, log: strom.log.Log, *, timeout: float = 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
+    caught_up = False
     try:
         while time.monotonic() < deadline and thread.is_alive():
             time.sleep(0.2)
             try:
-                if lag(log, app) == 0:
-                    break
+                caught_up = lag(log, app) == 0
             except strom.errors.TopicNotFoundError:
                 continue  # repartition topics not created yet
-        else:
-            if thread.is_alive():
-                raise AssertionError(f"{app.name} did not catch up within {timeout} s")
+            if caught_up:
+                break
     finally:
         app.stop()
         thread.join(30)
     assert not thread.is_alive(), "app.run() did not return after stop()"
     if error:
         raise error[0]
+    if not caught_up:
+        raise AssertionError(f"{app.name} did not catch up within {timeout} s")
 
 
 def read(
@@ -129,9 +130,7 @@ def read(
             TopicPartition(topic, p) for p in range(admin.describe_topic(topic).partitions)
         ]
         ends = admin.end_offsets(partitions)
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, strom.log.OFFSET_BEGINNING)
+        consumer.assign(partitions, at=dict.fromkeys(partitions, strom.log.OFFSET_BEGINNING))
         got: list[Out] = []
         deadline = time.monotonic() + timeout
         # Positions, not counts: a transactionally written topic has commit markers.

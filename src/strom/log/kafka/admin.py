@@ -6,6 +6,7 @@ producer or consumer opened right after sees the topic (or its absence).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
@@ -30,6 +31,8 @@ from strom.log.types import PartitionLag, TopicDescription, TopicPartition, Topi
 T = TypeVar("T")
 
 _STEP = 0.1
+
+_log = logging.getLogger(__name__)
 
 
 class KafkaAdmin:
@@ -217,24 +220,50 @@ class KafkaAdmin:
     def end_offsets(
         self, partitions: Sequence[TopicPartition], *, timeout: float = 30.0
     ) -> dict[TopicPartition, int]:
-        """The high watermark of each partition."""
+        """The high watermark of each partition.
+
+        Raises:
+            TopicNotFoundError: a topic or partition does not exist.
+            BrokerError: no valid answer within ``timeout``.
+        """
         if not partitions:
             return {}
         self._ready("read end offsets", timeout)
         deadline = time.monotonic() + timeout
         latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        request = {KafkaTopicPartition(t, p): latest for t, p in partitions}
-        futures = self._client.list_offsets(
-            request,
-            isolation_level=IsolationLevel.READ_UNCOMMITTED,
-            request_timeout=timeout,
-        )
         out: dict[TopicPartition, int] = {}
-        for ktp, future in futures.items():
-            action = f"read end offset of {ktp.topic}[{ktp.partition}]"
-            info = self._wait(future, action, deadline, topic=ktp.topic, partition=ktp.partition)
-            out[TopicPartition(ktp.topic, ktp.partition)] = info.offset
-        return {tp: out[tp] for tp in partitions}
+        asked = list(dict.fromkeys(TopicPartition(t, p) for t, p in partitions))
+        while True:
+            request = {KafkaTopicPartition(t, p): latest for t, p in asked}
+            futures = self._client.list_offsets(
+                request,
+                isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                request_timeout=max(deadline - time.monotonic(), 0.1),
+            )
+            again: list[TopicPartition] = []
+            for ktp, future in futures.items():
+                tp = TopicPartition(ktp.topic, ktp.partition)
+                action = f"read end offset of {tp.topic}[{tp.partition}]"
+                info = self._wait(future, action, deadline, topic=tp.topic, partition=tp.partition)
+                if info.offset >= 0:
+                    out[tp] = info.offset
+                    continue
+                # "No offset" (-1) without an error: taken as an end of -1, a caller would
+                # find the partition empty or read to its end. Asked again until the deadline.
+                if time.monotonic() >= deadline:
+                    raise BrokerError(
+                        f"{action} failed: the broker at {self._bootstrap} answered "
+                        f"{info.offset} (no offset) until the {timeout:g} s timeout ran out"
+                    )
+                again.append(tp)
+            if not again:
+                return {TopicPartition(*tp): out[TopicPartition(*tp)] for tp in partitions}
+            _log.warning(
+                "the broker answered no end offset for %s; asking again",
+                ", ".join(f"{t}[{p}]" for t, p in again),
+            )
+            time.sleep(0.1)
+            asked = again
 
     def group_lag(self, group: str, *, timeout: float = 30.0) -> list[PartitionLag]:
         """Committed offset, end offset and lag of each partition ``group`` committed on."""

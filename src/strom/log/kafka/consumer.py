@@ -217,14 +217,33 @@ class KafkaConsumer:
         self._subscribed = True
         self._topics = [t for t in topics if not t.startswith("^")]
 
-    def assign(self, partitions: Sequence[TopicPartition]) -> None:
-        """Read exactly ``partitions`` (from the committed offset, else ``auto_offset_reset``).
+    def assign(
+        self,
+        partitions: Sequence[TopicPartition],
+        *,
+        at: Mapping[TopicPartition, int] | None = None,
+    ) -> None:
+        """Read exactly ``partitions``: those in ``at`` from that offset, the others from the
+        committed offset, else ``auto_offset_reset``.
 
         Raises:
             TopicNotFoundError: a topic or partition does not exist.
+            ConfigError: a start offset is invalid, or for a partition not in ``partitions``.
         """
         wanted = [TopicPartition(t, p) for t, p in partitions]
+        given = {TopicPartition(*tp): offset for tp, offset in (at or {}).items()}
         action = "assign " + ", ".join(f"{t}[{p}]" for t, p in wanted)
+        for tp, offset in given.items():
+            if tp not in wanted:
+                raise ConfigError(
+                    f"{action} failed: a start offset is given for {tp.topic}[{tp.partition}], "
+                    "which is not among the partitions assigned"
+                )
+            if offset < 0 and offset not in (OFFSET_BEGINNING, OFFSET_END):
+                raise ConfigError(
+                    f"{action} failed: start offset {offset} of {tp.topic}[{tp.partition}] is "
+                    "invalid"
+                )
         self._ready(action)
         counts = self._partition_counts(sorted({tp.topic for tp in wanted}), action)
         for tp in wanted:
@@ -236,14 +255,21 @@ class KafkaConsumer:
         self._paused.clear()
         self._pending.clear()
         self._starts.clear()
-        if self._group_id is None and self._no_group_start != OFFSET_INVALID:
-            # Nothing committed: start at the absolute offset the reset policy names. Left to
-            # librdkafka, the lookup of a logical offset answers late and undoes a seek made
-            # right after this call (seen: the contract test read from 0 after seek(5)).
-            side = 0 if self._no_group_start == OFFSET_BEGINNING else 1
-            starts = [self.watermarks(tp)[side] for tp in wanted]
-        else:
-            starts = [OFFSET_INVALID] * len(wanted)
+        starts: list[int] = []
+        for tp in wanted:
+            offset = given.get(tp, OFFSET_INVALID)
+            if offset == OFFSET_INVALID and self._group_id is None:
+                # Nothing committed: start where the reset policy says (or nowhere, for
+                # auto_offset_reset="error": librdkafka reports it at the first fetch).
+                offset = self._no_group_start
+            if offset in (OFFSET_BEGINNING, OFFSET_END):
+                # An absolute offset: left to librdkafka, the lookup of a logical offset
+                # answers late and undoes a seek made right after this call (seen: the
+                # contract test read from 0 after seek(5)).
+                offset = self.watermarks(tp)[0 if offset == OFFSET_BEGINNING else 1]
+            if offset >= 0:
+                self._starts[tp] = offset
+            starts.append(offset)
         self._consumer.assign(
             [KafkaTopicPartition(t, p, o) for (t, p), o in zip(wanted, starts, strict=True)]
         )
@@ -501,6 +527,11 @@ class KafkaConsumer:
                     timeout=max(deadline - time.monotonic(), 0.1),
                     cached=False,
                 )
+                if result is not None and min(result) < 0 and time.monotonic() < deadline:
+                    # "No offset" without an error: never taken for an offset (a start at
+                    # -1 is the end to librdkafka; an end of -1 reads as an empty partition).
+                    time.sleep(0.05)
+                    continue
                 break
             except KafkaException as exc:
                 err = kafka_error(exc)
@@ -525,6 +556,11 @@ class KafkaConsumer:
                 f"read watermarks of {tp.topic}[{tp.partition}] timed out after {timeout:g} s"
             )
         low, high = result
+        if low < 0 or high < 0:
+            raise BrokerError(
+                f"read watermarks of {tp.topic}[{tp.partition}] failed: the broker answered "
+                f"({low}, {high}) (no offset) until the {timeout:g} s timeout ran out"
+            )
         return int(low), int(high)
 
     # --- offsets ------------------------------------------------------------------------------

@@ -146,18 +146,27 @@ class LocalConsumer:
 
     # --- assignment --------------------------------------------------------------------------
 
-    def assign(self, partitions: Sequence[TopicPartition]) -> None:
-        """Read exactly ``partitions`` (outside group membership), from committed offsets or
-        ``auto_offset_reset``."""
+    def assign(
+        self,
+        partitions: Sequence[TopicPartition],
+        *,
+        at: Mapping[TopicPartition, int] | None = None,
+    ) -> None:
+        """Read exactly ``partitions`` (outside group membership): those in ``at`` from that
+        offset, the others from committed offsets or ``auto_offset_reset``."""
         self._check_open()
         if self._subscription is not None:
             raise ConfigError("assign() on a consumer that subscribed: use one or the other")
         wanted = [TopicPartition(*tp) for tp in partitions]
+        starts = {TopicPartition(*tp): offset for tp, offset in (at or {}).items()}
         for tp in wanted:
             self._log.partition(tp.topic, tp.partition)  # TopicNotFoundError
+        _check_starts(wanted, starts)
         self._drop(list(self._assigned))
         self._assigned = list(dict.fromkeys(wanted))
-        self._resolve(self._assigned)
+        self._resolve([tp for tp in self._assigned if tp not in starts])
+        for tp, offset in starts.items():
+            self.seek(tp, offset)
 
     def assignment(self) -> list[TopicPartition]:
         """The partitions assigned now."""
@@ -458,3 +467,17 @@ class LocalConsumer:
         finally:
             self._drop(list(self._assigned))
             self._log.forget_client(self)
+
+
+def _check_starts(wanted: Sequence[TopicPartition], starts: Mapping[TopicPartition, int]) -> None:
+    """Every start offset is for a partition being assigned, and valid."""
+    for tp, offset in starts.items():
+        if tp not in wanted:
+            raise ConfigError(
+                f"assign(): a start offset is given for {tp.topic}[{tp.partition}], which is not "
+                "among the partitions assigned"
+            )
+        if offset < 0 and offset not in (OFFSET_BEGINNING, OFFSET_END):
+            raise ConfigError(
+                f"assign(): start offset {offset} of {tp.topic}[{tp.partition}] is invalid"
+            )
