@@ -555,6 +555,28 @@ def test_watermarks_and_end_offsets(
     assert admin.end_offsets([p0, p1]) == {p0: 5, p1: 3}
 
 
+def test_cached_watermarks_follow_the_partition(
+    log: Log, producer: Producer, consumers: Consumers
+) -> None:
+    topic = make_topic(log, partitions=2)
+    p0, p1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    send_all(producer, topic, [(None, b"x")] * 5, partition=0)
+    consumer = consumers()
+    # Not assigned (nothing fetched): asked from the log.
+    assert consumer.watermarks(p0, cached=True) == (0, 5)
+    consumer.assign([p0, p1])
+    assert len(poll_count(consumer, 5)) == 5
+    assert consumer.watermarks(p0, cached=True) == (0, 5)
+    # Fetching: a later write shows once the consumer has fetched past it.
+    send_all(producer, topic, [(None, b"y")] * 2, partition=0)
+    assert len(poll_count(consumer, 2)) == 2
+    assert consumer.watermarks(p0, cached=True) == (0, 7)
+    # Paused: no fetch updates it, so it is asked from the log.
+    consumer.pause([p1])
+    send_all(producer, topic, [(None, b"z")] * 3, partition=1)
+    assert consumer.watermarks(p1, cached=True) == (0, 3)
+
+
 def test_delete_records_moves_the_low_watermark(
     log: Log, producer: Producer, admin: Admin, consumers: Consumers
 ) -> None:

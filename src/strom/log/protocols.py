@@ -224,8 +224,14 @@ class Consumer(Protocol):
         """The group's committed next-offset per partition, None where nothing is committed."""
         ...
 
-    def watermarks(self, partition: TopicPartition, *, timeout: float = 30.0) -> tuple[int, int]:
-        """(low, high): first retained offset and the offset after the last record."""
+    def watermarks(
+        self, partition: TopicPartition, *, timeout: float = 30.0, cached: bool = False
+    ) -> tuple[int, int]:
+        """(low, high): first retained offset and the offset after the last record.
+
+        ``cached``: the values this consumer last learned while fetching the partition, with
+        no round trip to the broker (they may trail it by one fetch); asked from the broker
+        when the partition is not being fetched (paused, or nothing fetched yet)."""
         ...
 
     def pause(self, partitions: Sequence[TopicPartition]) -> None:

@@ -3,6 +3,7 @@ librdkafka options, ``auto.offset.reset=error``, and positions after a seek."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -123,3 +124,49 @@ def test_position_after_seek_before_any_record(kafka: Log) -> None:
         assert consumer.position(tp) == 5
     finally:
         consumer.close()
+
+
+@pytest.mark.parametrize("committed", [None, 3])
+def test_a_partition_paused_where_it_was_assigned_reads_from_its_start_on_resume(
+    kafka: Log, committed: int | None
+) -> None:
+    # The runner pauses the partitions of a restoring task in the poll that assigned them,
+    # before their start offset is known, and resumes them once restored: resume() restarts
+    # such a partition at its start (librdkafka #2190), which must be the committed offset,
+    # else the reset policy's, never anything else.
+    topic = make_topic(kafka, partitions=2)
+    tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    producer = kafka.producer()
+    for p in (0, 1):
+        send_all(producer, topic, [(None, b"x")] * 6, partition=p)
+    producer.close()
+    group = unique("g")
+    if committed is not None:
+        first = kafka.consumer(group)
+        first.assign(tps)
+        first.commit(dict.fromkeys(tps, committed))
+        first.close()
+    start = committed or 0
+    for _ in range(3):
+        consumer = kafka.consumer(group, auto_offset_reset="earliest")
+        assigned: list[TopicPartition] = []
+        try:
+            consumer.subscribe([topic], on_assign=assigned.extend)
+            early: list[strom.log.Record] = []
+            deadline = time.monotonic() + 30
+            while not assigned and time.monotonic() < deadline:
+                early.extend(consumer.poll(100, 0.1))
+            assert sorted(assigned) == tps
+            consumer.pause(tps)
+            for tp in tps:  # what the assigning poll returned is put back, as the runner does
+                offsets = [r.offset for r in early if r.partition == tp.partition]
+                if offsets:
+                    consumer.seek(tp, min(offsets))
+            consumer.resume(tps)
+            got = poll_count(consumer, 2 * (6 - start))
+            assert {p: min(r.offset for r in got if r.partition == p) for p in (0, 1)} == {
+                0: start,
+                1: start,
+            }
+        finally:
+            consumer.close()

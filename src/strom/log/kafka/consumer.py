@@ -510,14 +510,58 @@ class KafkaConsumer:
         self._paused.update(tps)
 
     def resume(self, partitions: Sequence[TopicPartition]) -> None:
-        """Return records of ``partitions`` again."""
+        """Return records of ``partitions`` again.
+
+        A partition paused before it returned its first record (e.g. paused in the poll that
+        assigned it, while librdkafka was still looking its start offset up) is restarted at
+        its start with a seek: librdkafka can leave such a partition unfetched for good after
+        the resume (librdkafka issues #2190 and #5591; seen here as an application that
+        restored its state, resumed, and never read again). The seek costs a committed-offset
+        lookup, only for those partitions.
+        """
         tps = [TopicPartition(t, p) for t, p in partitions]
         self._consumer.resume([KafkaTopicPartition(t, p) for t, p in tps])
+        was_paused = [tp for tp in tps if tp in self._paused]
         self._paused.difference_update(tps)
+        if was_paused:
+            self._restart_unread(was_paused)
 
-    def watermarks(self, partition: TopicPartition, *, timeout: float = 30.0) -> tuple[int, int]:
-        """(low, high) offsets of ``partition``, asked from the broker."""
+    def _restart_unread(self, tps: list[TopicPartition]) -> None:
+        """Seek each of ``tps`` that has returned no record since it was assigned (or last
+        sought) to where it starts: its last seek, else the committed offset, else the start
+        the reset policy names (as an absolute offset)."""
+        assigned = self._assigned()
+        positions = self._consumer.position([KafkaTopicPartition(t, p) for t, p in tps])
+        unread = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in positions
+            if tp.offset < 0 and (tp.topic, tp.partition) in assigned
+        ]
+        if not unread:
+            return
+        targets = {tp: self._starts[tp] for tp in unread if tp in self._starts}
+        rest = [tp for tp in unread if tp not in targets]
+        if rest:
+            for tp, offset in self.committed(rest).items():
+                if offset is not None:
+                    targets[tp] = offset
+                elif self._no_group_start != OFFSET_INVALID:
+                    targets[tp] = self._no_group_start  # resolved by seek()
+        for tp, offset in targets.items():
+            self.seek(tp, offset)
+
+    def watermarks(
+        self, partition: TopicPartition, *, timeout: float = 30.0, cached: bool = False
+    ) -> tuple[int, int]:
+        """(low, high) offsets of ``partition``, asked from the broker; with ``cached``, those
+        of the last fetch response when the partition is assigned, not paused and fetched."""
         tp = TopicPartition(*partition)
+        if cached and tp not in self._paused and tp in self._assigned():
+            low, high = self._consumer.get_watermark_offsets(
+                KafkaTopicPartition(tp.topic, tp.partition), cached=True
+            ) or (-1, -1)
+            if low >= 0 and high >= 0:
+                return int(low), int(high)
         self._ready("read watermarks", timeout)
         deadline = time.monotonic() + timeout
         while True:

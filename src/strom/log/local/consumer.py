@@ -392,8 +392,11 @@ class LocalConsumer:
         """Offset of the next record to return for ``partition`` (None: not known yet)."""
         return self._positions.get(TopicPartition(*partition))
 
-    def watermarks(self, partition: TopicPartition, *, timeout: float = 30.0) -> tuple[int, int]:
-        """(first retained offset, offset after the last record)."""
+    def watermarks(
+        self, partition: TopicPartition, *, timeout: float = 30.0, cached: bool = False
+    ) -> tuple[int, int]:
+        """(first retained offset, offset after the last record); ``cached`` changes nothing
+        here: reading them costs no round trip."""
         st = self._log.partition(partition[0], partition[1]).state()
         return st.log_start, st.next_offset
 
