@@ -14,6 +14,7 @@ Two librdkafka behaviours are smoothed over here:
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ from strom.log.protocols import RebalanceCallback
 from strom.log.types import OFFSET_BEGINNING, OFFSET_END, Record, TopicPartition
 
 NO_GROUP_PREFIX = "strom-nogroup-"
+logger = logging.getLogger("strom.log.kafka")
 _METADATA_TIMEOUT = 30.0
 _MAX_BATCH = 1_000_000
 _TOPIC_CHECK_INTERVAL = 10.0
@@ -49,6 +51,8 @@ _TOPIC_CHECK_INTERVAL = 10.0
 _TOPIC_CHECK_QUIET = 3.0
 """Seconds between two checks, by idle polls, that the topics read still exist."""
 _TOPIC_CHECK_TIMEOUT = 2.0
+_RESTART_TIMEOUT = 10.0
+"""Seconds a resume may spend looking up where a partition starts."""
 
 
 def _tps(parts: Sequence[KafkaTopicPartition]) -> list[TopicPartition]:
@@ -541,14 +545,23 @@ class KafkaConsumer:
             return
         targets = {tp: self._starts[tp] for tp in unread if tp in self._starts}
         rest = [tp for tp in unread if tp not in targets]
-        if rest:
-            for tp, offset in self.committed(rest).items():
-                if offset is not None:
-                    targets[tp] = offset
-                elif self._no_group_start != OFFSET_INVALID:
-                    targets[tp] = self._no_group_start  # resolved by seek()
-        for tp, offset in targets.items():
-            self.seek(tp, offset)
+        try:
+            if rest:
+                for tp, offset in self.committed(rest, timeout=_RESTART_TIMEOUT).items():
+                    if offset is not None:
+                        targets[tp] = offset
+                    elif self._no_group_start != OFFSET_INVALID:
+                        targets[tp] = self._no_group_start  # resolved by seek()
+            for tp, offset in targets.items():
+                self.seek(tp, offset)
+        except StromError as exc:
+            # A plain resume then: it works but for the rare librdkafka case above, and a
+            # broker that does not answer now must not fail the caller.
+            logger.warning(
+                "resume: restarting %s at its start failed (%s); resumed as it is",
+                ", ".join(f"{t}[{p}]" for t, p in unread),
+                exc,
+            )
 
     def watermarks(
         self, partition: TopicPartition, *, timeout: float = 30.0, cached: bool = False
