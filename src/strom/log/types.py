@@ -131,6 +131,31 @@ def make_record(
     return _tuple_new(Record, (topic, partition, offset, key, value, timestamp, headers))
 
 
+def start_offsets(
+    wanted: Sequence[TopicPartition], at: Mapping[TopicPartition, int] | None, action: str
+) -> dict[TopicPartition, int]:
+    """``assign(at=)``'s start offsets, checked: each for a partition in ``wanted``, each an
+    offset, ``OFFSET_BEGINNING`` or ``OFFSET_END``.
+
+    Example:
+        >>> tp = TopicPartition("t", 0)
+        >>> start_offsets([tp], {("t", 0): 5}, "assign")
+        {TopicPartition(topic='t', partition=0): 5}
+    """
+    starts = {TopicPartition(*tp): offset for tp, offset in (at or {}).items()}
+    for tp, offset in starts.items():
+        if tp not in wanted:
+            raise ConfigError(
+                f"{action} failed: a start offset is given for {tp.topic}[{tp.partition}], "
+                "which is not among the partitions assigned"
+            )
+        if offset < 0 and offset not in (OFFSET_BEGINNING, OFFSET_END):
+            raise ConfigError(
+                f"{action} failed: start offset {offset} of {tp.topic}[{tp.partition}] is invalid"
+            )
+    return starts
+
+
 _tuple_new = tuple.__new__
 
 

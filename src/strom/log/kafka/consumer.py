@@ -40,7 +40,13 @@ from strom.log.kafka.health import ClientErrors, Reachability
 from strom.log.kafka.metadata import partition_count, partition_counts
 from strom.log.kafka.records import to_records
 from strom.log.protocols import RebalanceCallback
-from strom.log.types import OFFSET_BEGINNING, OFFSET_END, Record, TopicPartition
+from strom.log.types import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Record,
+    TopicPartition,
+    start_offsets,
+)
 
 NO_GROUP_PREFIX = "strom-nogroup-"
 logger = logging.getLogger("strom.log.kafka")
@@ -235,19 +241,8 @@ class KafkaConsumer:
             ConfigError: a start offset is invalid, or for a partition not in ``partitions``.
         """
         wanted = [TopicPartition(t, p) for t, p in partitions]
-        given = {TopicPartition(*tp): offset for tp, offset in (at or {}).items()}
         action = "assign " + ", ".join(f"{t}[{p}]" for t, p in wanted)
-        for tp, offset in given.items():
-            if tp not in wanted:
-                raise ConfigError(
-                    f"{action} failed: a start offset is given for {tp.topic}[{tp.partition}], "
-                    "which is not among the partitions assigned"
-                )
-            if offset < 0 and offset not in (OFFSET_BEGINNING, OFFSET_END):
-                raise ConfigError(
-                    f"{action} failed: start offset {offset} of {tp.topic}[{tp.partition}] is "
-                    "invalid"
-                )
+        given = start_offsets(wanted, at, action)
         self._ready(action)
         counts = self._partition_counts(sorted({tp.topic for tp in wanted}), action)
         for tp in wanted:

@@ -35,6 +35,7 @@ from strom.log.types import (
     OffsetReset,
     Record,
     TopicPartition,
+    start_offsets,
 )
 
 if TYPE_CHECKING:
@@ -158,10 +159,9 @@ class LocalConsumer:
         if self._subscription is not None:
             raise ConfigError("assign() on a consumer that subscribed: use one or the other")
         wanted = [TopicPartition(*tp) for tp in partitions]
-        starts = {TopicPartition(*tp): offset for tp, offset in (at or {}).items()}
         for tp in wanted:
             self._log.partition(tp.topic, tp.partition)  # TopicNotFoundError
-        _check_starts(wanted, starts)
+        starts = start_offsets(wanted, at, "assign()")
         self._drop(list(self._assigned))
         self._assigned = list(dict.fromkeys(wanted))
         self._resolve([tp for tp in self._assigned if tp not in starts])
@@ -470,17 +470,3 @@ class LocalConsumer:
         finally:
             self._drop(list(self._assigned))
             self._log.forget_client(self)
-
-
-def _check_starts(wanted: Sequence[TopicPartition], starts: Mapping[TopicPartition, int]) -> None:
-    """Every start offset is for a partition being assigned, and valid."""
-    for tp, offset in starts.items():
-        if tp not in wanted:
-            raise ConfigError(
-                f"assign(): a start offset is given for {tp.topic}[{tp.partition}], which is not "
-                "among the partitions assigned"
-            )
-        if offset < 0 and offset not in (OFFSET_BEGINNING, OFFSET_END):
-            raise ConfigError(
-                f"assign(): start offset {offset} of {tp.topic}[{tp.partition}] is invalid"
-            )
